@@ -1,0 +1,98 @@
+/**
+ * @module The engine's public face: what the service layer may ask of generation. It knows
+ * nothing of HTTP, Connect or Protobuf; a test can drive it with no server.
+ */
+
+/** One turn of a conversation. */
+export interface ChatTurn {
+  readonly role: string;
+  readonly content: string;
+}
+
+/** What to complete: raw text, or a conversation rendered with the model's chat template. */
+export type PromptInput =
+  | { readonly kind: "text"; readonly text: string }
+  | { readonly kind: "messages"; readonly messages: readonly ChatTurn[] };
+
+/** Sampling settings; an absent field takes the model's generation_config.json default. */
+export interface SamplingSettings {
+  /** 0 is greedy. */
+  readonly temperature?: number | undefined;
+  readonly topP?: number | undefined;
+  /** 0 turns top-k off. */
+  readonly topK?: number | undefined;
+  /** Absent: a random seed. */
+  readonly seed?: bigint | undefined;
+}
+
+/** One generation, already validated for shape by the service. */
+export interface GenerationRequest {
+  /** A model id from `Engine.models()`; "" selects the default model. */
+  readonly model: string;
+  readonly input: PromptInput;
+  /** Absent: the engine's default limit, bounded by the context length. */
+  readonly maxTokens?: number | undefined;
+  readonly sampling: SamplingSettings;
+  /** Generation stops before the first of these strings appears in the text. */
+  readonly stop: readonly string[];
+}
+
+/** Why a generation ended normally. */
+export type FinishReason = "stop" | "stop_sequence" | "length" | "context_length";
+
+/** Token counts of one generation. */
+export interface Usage {
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+}
+
+/** What a generation yields, in order: one `text` per decoded step (possibly empty), then `finished`. */
+export type GenerationEvent =
+  | {
+      readonly type: "text";
+      /** New text since the previous event: whole UTF-8 characters, stop-string prefixes held back. */
+      readonly text: string;
+      /** The token ids decoded in this step. */
+      readonly tokenIds: readonly number[];
+    }
+  | {
+      readonly type: "finished";
+      readonly finishReason: FinishReason;
+      /** Text released at the end (held-back text that turned out not to be a stop string). */
+      readonly text: string;
+      readonly usage: Usage;
+    };
+
+/** What a client needs to know about a loaded model. */
+export interface ModelDescription {
+  readonly id: string;
+  readonly contextLength: number;
+  readonly hasChatTemplate: boolean;
+  readonly isDefault: boolean;
+  readonly description: string;
+  readonly vocabSize: number;
+  readonly dtype: string;
+}
+
+/** A started generation: its model is resolved and it holds a place in that model's queue. */
+export interface Generation extends AsyncIterable<GenerationEvent> {
+  /** The id of the model that serves this generation. */
+  readonly model: string;
+}
+
+/** The generation engine: models, their queues and the workers that run them. */
+export interface Engine {
+  /** The loaded models, the default first. */
+  models(): readonly ModelDescription[];
+  /**
+   * Admits a generation. Throws `EngineError` at once for an unknown model (`not_found`), a full
+   * queue (`resource_exhausted`) or a shut-down engine (`unavailable`); errors found later (a
+   * chat template that rejects the messages, a prompt longer than the context) are thrown by the
+   * iterator. Aborting `signal` stops the generation within one decode step and frees its KV
+   * cache; the iterator then throws `EngineError` `cancelled` (or `deadline_exceeded` when the
+   * signal's reason says so).
+   */
+  generate(request: GenerationRequest, signal: AbortSignal): Generation;
+  /** Stops admitting, lets generations in flight finish until `graceMs`, then stops the workers. */
+  close(graceMs?: number): Promise<void>;
+}
