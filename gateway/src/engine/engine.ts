@@ -58,8 +58,10 @@ export type GenerationEvent =
   | {
       readonly type: "finished";
       readonly finishReason: FinishReason;
-      /** Text released at the end (held-back text that turned out not to be a stop string). */
+      /** The last step's text, plus held-back text that turned out not to be a stop string. */
       readonly text: string;
+      /** The token ids decoded in the last step (including an end-of-sequence token). */
+      readonly tokenIds: readonly number[];
       readonly usage: Usage;
     };
 

@@ -1,0 +1,84 @@
+/**
+ * @module Builds the engine: one model runner (worker thread + queue) per model source, and
+ * the routing of each request to its model.
+ */
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import type { ModelSource } from "../models/model-source.js";
+import type { Engine } from "./engine.js";
+import { EngineError } from "./engine-error.js";
+import { createEngineMetrics } from "./engine-metrics.js";
+import { type ModelRunner, startModelRunner } from "./model-runner.js";
+
+/** Options for `createEngine`. */
+export interface EngineOptions {
+  /** The models to load; the first is the default. */
+  readonly models: readonly ModelSource[];
+  readonly metrics: Registry;
+  readonly logger: Logger;
+  /** Generations one model decodes together in a batch. @default 16 */
+  readonly maxBatchSize?: number;
+  /** Generations one model holds waiting beyond its batch; more are refused. @default 64 */
+  readonly maxQueue?: number;
+  /** ORT intra-op threads per model worker. @default 1 */
+  readonly intraOpThreads?: number;
+  /** Tokens generated when a request sets no max_tokens. @default 256 */
+  readonly defaultMaxTokens?: number;
+  /** Prompt tokens per prefill step, so prefills interleave with decoding. @default 128 */
+  readonly prefillChunkTokens?: number;
+  /** Events buffered per generation before its worker pauses it. @default 16 */
+  readonly creditWindow?: number;
+}
+
+/** Loads every model (in parallel, each in its own worker) and returns the engine. */
+export async function createEngine(options: EngineOptions): Promise<Engine> {
+  if (options.models.length === 0) throw new Error("createEngine needs at least one model");
+  const ids = new Set<string>();
+  for (const { id } of options.models) {
+    if (ids.has(id)) throw new Error(`two models have the id "${id}"`);
+    ids.add(id);
+  }
+  const metrics = createEngineMetrics(options.metrics);
+  const started = await Promise.allSettled(
+    options.models.map((source, index) =>
+      startModelRunner({
+        source,
+        isDefault: index === 0,
+        metrics,
+        logger: options.logger,
+        maxBatchSize: options.maxBatchSize ?? 16,
+        maxQueue: options.maxQueue ?? 64,
+        intraOpThreads: options.intraOpThreads ?? 1,
+        defaultMaxTokens: options.defaultMaxTokens ?? 256,
+        prefillChunkTokens: options.prefillChunkTokens ?? 128,
+        creditWindow: options.creditWindow ?? 16,
+      }),
+    ),
+  );
+  const runners: ModelRunner[] = [];
+  for (const result of started) if (result.status === "fulfilled") runners.push(result.value);
+  const failure = started.find((r) => r.status === "rejected");
+  if (failure !== undefined) {
+    await Promise.all(runners.map((r) => r.close(0)));
+    throw failure.reason;
+  }
+  const byId = new Map(runners.map((r) => [r.description.id, r]));
+  const fallback = runners[0] as ModelRunner;
+
+  return {
+    models: () => runners.map((r) => r.description),
+    generate(request, signal) {
+      const runner = request.model === "" ? fallback : byId.get(request.model);
+      if (runner === undefined) {
+        throw new EngineError(
+          "not_found",
+          `model "${request.model}" is not loaded; loaded models: ${[...byId.keys()].join(", ")}`,
+        );
+      }
+      return runner.submit(request, signal);
+    },
+    async close(graceMs = 0) {
+      await Promise.all(runners.map((r) => r.close(graceMs)));
+    },
+  };
+}

@@ -1,0 +1,68 @@
+/**
+ * @module The engine's Prometheus metrics. The names are part of Parley's interface (dashboards
+ * and tests read them), so they are defined once, here.
+ */
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+
+/** The engine's metrics, labelled by model. */
+export interface EngineMetrics {
+  readonly inFlight: Gauge<"model">;
+  readonly queueDepth: Gauge<"model">;
+  readonly promptTokens: Counter<"model">;
+  readonly completionTokens: Counter<"model">;
+  /** `finish_reason` is a FinishReason, `cancelled`, or `error`. */
+  readonly generations: Counter<"model" | "finish_reason">;
+  readonly timeToFirstToken: Histogram<"model">;
+  readonly interTokenLatency: Histogram<"model">;
+}
+
+/** Registers the engine's metrics in `registry`. */
+export function createEngineMetrics(registry: Registry): EngineMetrics {
+  const registers = [registry];
+  return {
+    inFlight: new Gauge({
+      name: "parley_generations_in_flight",
+      help: "Generations running in a model worker (prefilling or decoding).",
+      labelNames: ["model"],
+      registers,
+    }),
+    queueDepth: new Gauge({
+      name: "parley_queue_depth",
+      help: "Generations admitted and waiting for a place in a model's batch.",
+      labelNames: ["model"],
+      registers,
+    }),
+    promptTokens: new Counter({
+      name: "parley_prompt_tokens_total",
+      help: "Prompt tokens processed.",
+      labelNames: ["model"],
+      registers,
+    }),
+    completionTokens: new Counter({
+      name: "parley_completion_tokens_total",
+      help: "Tokens generated.",
+      labelNames: ["model"],
+      registers,
+    }),
+    generations: new Counter({
+      name: "parley_generations_total",
+      help: "Generations ended, by finish reason (stop, stop_sequence, length, context_length, cancelled, error).",
+      labelNames: ["model", "finish_reason"],
+      registers,
+    }),
+    timeToFirstToken: new Histogram({
+      name: "parley_time_to_first_token_seconds",
+      help: "Time from admission to the first generated token.",
+      labelNames: ["model"],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    interTokenLatency: new Histogram({
+      name: "parley_inter_token_latency_seconds",
+      help: "Time between consecutive generated tokens of one generation.",
+      labelNames: ["model"],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    }),
+  };
+}

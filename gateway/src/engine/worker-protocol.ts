@@ -1,0 +1,70 @@
+/**
+ * @module The messages between the main thread and a model's worker thread. Only plain data
+ * crosses: requests and cancellations in, token text and outcomes out.
+ */
+import type { FinishReason, PromptInput, SamplingSettings, Usage } from "./engine.js";
+import type { EngineErrorCode } from "./engine-error.js";
+
+/** What a worker is started with (`workerData`). */
+export interface WorkerConfig {
+  readonly modelDir: string;
+  readonly variant: string | undefined;
+  readonly intraOpThreads: number;
+  /** The most prompt tokens one prefill step processes, so prefills cannot starve decoding. */
+  readonly prefillChunkTokens: number;
+  readonly defaultMaxTokens: number;
+}
+
+/** A generation as the worker receives it. */
+export interface WorkerGeneration {
+  readonly input: PromptInput;
+  readonly maxTokens: number | undefined;
+  readonly sampling: SamplingSettings;
+  readonly stop: readonly string[];
+  /** How many text events the worker may send before it must wait for more credit. */
+  readonly credits: number;
+}
+
+/** Main thread to worker. */
+export type ToWorker =
+  | { readonly type: "generate"; readonly id: number; readonly generation: WorkerGeneration }
+  /** Stop generating `id` and free its KV cache; the worker answers `released`. */
+  | { readonly type: "cancel"; readonly id: number }
+  /** The consumer of `id` took `count` more events: it may send that many more. */
+  | { readonly type: "credit"; readonly id: number; readonly count: number };
+
+/** What the worker learned about its model when it loaded it. */
+export interface WorkerModelFacts {
+  readonly contextLength: number;
+  readonly hasChatTemplate: boolean;
+  readonly vocabSize: number;
+  readonly dtype: string;
+}
+
+/** Worker to main thread. */
+export type FromWorker =
+  | { readonly type: "ready"; readonly facts: WorkerModelFacts }
+  | { readonly type: "load-failed"; readonly message: string }
+  | { readonly type: "started"; readonly id: number; readonly promptTokens: number }
+  | {
+      readonly type: "text";
+      readonly id: number;
+      readonly text: string;
+      readonly tokenIds: readonly number[];
+    }
+  | {
+      readonly type: "finished";
+      readonly id: number;
+      readonly finishReason: FinishReason;
+      readonly text: string;
+      readonly tokenIds: readonly number[];
+      readonly usage: Usage;
+    }
+  | {
+      readonly type: "failed";
+      readonly id: number;
+      readonly code: EngineErrorCode;
+      readonly message: string;
+    }
+  /** `id` was cancelled and its KV cache is freed. */
+  | { readonly type: "released"; readonly id: number; readonly completionTokens: number };

@@ -1,0 +1,195 @@
+/**
+ * @module The worker's decode loop with continuous batching. Each turn it runs at most one
+ * prefill chunk (bounded, so a long prompt cannot starve sequences already decoding) and then one
+ * decode step over every active sequence in a single `session.run`: left padding, the attention
+ * mask and per-sequence positions keep the rows independent. Sequences join and leave between
+ * steps; the batch KV cache is rebuilt only when its membership changes.
+ */
+import type { FromWorker } from "../worker-protocol.js";
+import type { DecoderSession } from "./decoder-session.js";
+import { emptyKvCache, type KvCache, stackKvRows, takeKvRow } from "./kv-cache.js";
+import type { Sequence } from "./sequence.js";
+
+/** Options for `createBatchDecoder`. */
+export interface BatchDecoderOptions {
+  readonly session: DecoderSession;
+  /** Prompt tokens per prefill step. */
+  readonly prefillChunkTokens: number;
+  readonly post: (message: FromWorker) => void;
+}
+
+/** The decode loop of one model. */
+export interface BatchDecoder {
+  /** Adds a sequence whose prompt is encoded; it is prefilled, then joins the batch. */
+  add(sequence: Sequence): void;
+  /** Marks a sequence cancelled; it leaves at the next step boundary and its cache is freed. */
+  cancel(id: number): void;
+  /** Gives a sequence more credit; a paused sequence rejoins the batch. */
+  credit(id: number, count: number): void;
+  /** Runs until the process ends. */
+  run(): Promise<never>;
+}
+
+/** Creates the decode loop. */
+export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
+  const { session, post } = options;
+  const { layout } = session;
+  const sequences = new Map<number, Sequence>();
+  /** Sequences whose prompts still need prefill, first come first served. */
+  const prefillQueue: Sequence[] = [];
+  /** The batch: its rows and their shared, left-padded cache. */
+  let rows: Sequence[] = [];
+  let batchKv: KvCache = emptyKvCache(layout, 0);
+  let wake: (() => void) | undefined;
+
+  function notify(): void {
+    wake?.();
+    wake = undefined;
+  }
+
+  function release(sequence: Sequence): void {
+    sequences.delete(sequence.id);
+    post({ type: "released", id: sequence.id, completionTokens: sequence.generated.length });
+  }
+
+  function emit(sequence: Sequence, token: number): void {
+    const event = sequence.accept(token);
+    post(event);
+    if (event.type === "finished") sequences.delete(sequence.id);
+  }
+
+  async function prefillStep(sequence: Sequence): Promise<void> {
+    const start = sequence.prefilled;
+    const count = Math.min(options.prefillChunkTokens, sequence.promptIds.length - start);
+    const inputIds = new BigInt64Array(count);
+    const positionIds = new BigInt64Array(count);
+    for (let i = 0; i < count; i++) {
+      inputIds[i] = BigInt(sequence.promptIds[start + i] as number);
+      positionIds[i] = BigInt(start + i);
+    }
+    const past = sequence.kv ?? emptyKvCache(layout);
+    const out = await session.run({
+      batch: 1,
+      tokens: count,
+      inputIds,
+      positionIds,
+      attentionMask: new BigInt64Array(start + count).fill(1n),
+      past,
+    });
+    sequence.kv = out.present;
+    sequence.prefilled += count;
+    sequence.cachedLength = sequence.prefilled;
+    if (sequence.prefilled === sequence.promptIds.length) {
+      prefillQueue.shift();
+      if (!sequence.done) emit(sequence, sequence.sampler.sample(out.logits[0] as Float32Array));
+    }
+  }
+
+  /** Moves sequences in and out of the batch when the set of decodable ones changed. */
+  function regroup(): void {
+    const wanted = [...sequences.values()].filter(
+      (s) => s.decodable && s.prefilled === s.promptIds.length,
+    );
+    const same =
+      wanted.length === rows.length && rows.every((s, i) => s === wanted[i] && s.decodable);
+    if (same) return;
+    // Rows that stay or pause keep their cache: copy it out of the batch before rebuilding.
+    rows.forEach((sequence, row) => {
+      if (!sequence.done) {
+        sequence.kv = takeKvRow(layout, batchKv, row, sequence.cachedLength);
+      }
+    });
+    rows = wanted;
+    batchKv = stackKvRows(
+      layout,
+      rows.map((s) => s.kv as KvCache),
+    );
+    for (const sequence of rows) sequence.kv = undefined;
+  }
+
+  async function decodeStep(): Promise<void> {
+    const batch = rows.length;
+    const length = batchKv.length;
+    const inputIds = new BigInt64Array(batch);
+    const positionIds = new BigInt64Array(batch);
+    const attentionMask = new BigInt64Array(batch * (length + 1));
+    rows.forEach((sequence, r) => {
+      inputIds[r] = BigInt(sequence.pendingToken as number);
+      positionIds[r] = BigInt(sequence.cachedLength);
+      attentionMask.fill(
+        1n,
+        r * (length + 1) + (length - sequence.cachedLength),
+        (r + 1) * (length + 1),
+      );
+    });
+    const out = await session.run({
+      batch,
+      tokens: 1,
+      inputIds,
+      positionIds,
+      attentionMask,
+      past: batchKv,
+    });
+    batchKv = out.present;
+    rows.forEach((sequence, r) => {
+      sequence.cachedLength++;
+      sequence.pendingToken = undefined;
+      if (!sequence.done) emit(sequence, sequence.sampler.sample(out.logits[r] as Float32Array));
+    });
+  }
+
+  function failAll(cause: unknown): void {
+    const message = cause instanceof Error ? cause.message : String(cause);
+    for (const sequence of sequences.values()) {
+      post({ type: "failed", id: sequence.id, code: "internal", message });
+    }
+    sequences.clear();
+    prefillQueue.length = 0;
+    rows = [];
+    batchKv = emptyKvCache(layout, 0);
+  }
+
+  return {
+    add(sequence) {
+      sequences.set(sequence.id, sequence);
+      prefillQueue.push(sequence);
+      notify();
+    },
+    cancel(id) {
+      const sequence = sequences.get(id);
+      if (sequence === undefined) return;
+      sequence.done = true;
+      const queued = prefillQueue.indexOf(sequence);
+      if (queued >= 0) prefillQueue.splice(queued, 1);
+      // A row leaves the batch at the next regroup; anything else holds no shared state.
+      if (!rows.includes(sequence)) sequence.kv = undefined;
+      release(sequence);
+      notify();
+    },
+    credit(id, count) {
+      const sequence = sequences.get(id);
+      if (sequence === undefined) return;
+      sequence.credits += count;
+      notify();
+    },
+    async run(): Promise<never> {
+      for (;;) {
+        try {
+          const next = prefillQueue[0];
+          if (next !== undefined) await prefillStep(next);
+          regroup();
+          if (rows.length > 0) await decodeStep();
+          if (prefillQueue.length === 0 && ![...sequences.values()].some((s) => s.decodable)) {
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+            });
+          }
+        } catch (cause) {
+          // A failed run leaves the batch in an unknown state: end every sequence with an error
+          // and keep serving new ones.
+          failAll(cause);
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,165 @@
+/**
+ * @module One onnxruntime-node session over a decoder graph in the Hugging Face export layout.
+ * It reads the graph's inputs and outputs (names, KV shapes, dtypes) from the model itself and
+ * runs one step: a prefill chunk or a decode step, for one sequence or a batch.
+ */
+import * as ort from "onnxruntime-node";
+import { float16ToFloat32 } from "./float16.js";
+import type { KvArray, KvCache, KvLayout } from "./kv-cache.js";
+
+/** One step's inputs, `batch` rows of `tokens` new tokens each. */
+export interface StepInput {
+  readonly batch: number;
+  readonly tokens: number;
+  /** [batch, tokens] token ids. */
+  readonly inputIds: BigInt64Array;
+  /** [batch, past.length + tokens]: 1 for real positions, 0 for padding. */
+  readonly attentionMask: BigInt64Array;
+  /** [batch, tokens] positions of the new tokens in their own sequences. */
+  readonly positionIds: BigInt64Array;
+  readonly past: KvCache;
+}
+
+/** One step's outputs. */
+export interface StepOutput {
+  /** Logits of each row's last position, as float32. */
+  readonly logits: readonly Float32Array[];
+  /** The cache including this step's tokens: `past.length + tokens` positions. */
+  readonly present: KvCache;
+}
+
+/** A loaded decoder graph. */
+export interface DecoderSession {
+  readonly layout: KvLayout;
+  readonly vocabSize: number;
+  run(step: StepInput): Promise<StepOutput>;
+  release(): Promise<void>;
+}
+
+/** Options for `createDecoderSession`. */
+export interface DecoderSessionOptions {
+  readonly graphPath: string;
+  /** ORT intra-op threads; set explicitly because the default takes every core. */
+  readonly intraOpThreads: number;
+  /** config.json, for KV shapes the graph leaves symbolic. */
+  readonly config: Readonly<Record<string, unknown>>;
+}
+
+const pastPattern = /^past_key_values\.(\d+)\.(key|value)$/;
+
+function numericDim(dim: unknown): number | undefined {
+  return typeof dim === "number" && dim > 0 ? dim : undefined;
+}
+
+function configNumber(config: Readonly<Record<string, unknown>>, key: string): number | undefined {
+  const value = config[key];
+  return typeof value === "number" ? value : undefined;
+}
+
+/** Loads a decoder graph and checks it has the inputs and outputs a KV-cached decoder needs. */
+export async function createDecoderSession(
+  options: DecoderSessionOptions,
+): Promise<DecoderSession> {
+  const session = await ort.InferenceSession.create(options.graphPath, {
+    intraOpNumThreads: options.intraOpThreads,
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    graphOptimizationLevel: "all",
+  });
+  const inputs = new Map(session.inputMetadata.map((m) => [m.name, m]));
+  for (const required of ["input_ids", "attention_mask"]) {
+    if (!inputs.has(required)) {
+      throw new Error(`${options.graphPath} has no ${required} input`);
+    }
+  }
+  const pastNames = session.inputNames
+    .filter((name) => pastPattern.test(name))
+    .sort((a, b) => {
+      const [, la, ka] = pastPattern.exec(a) ?? [];
+      const [, lb, kb] = pastPattern.exec(b) ?? [];
+      return Number(la) - Number(lb) || String(ka).localeCompare(String(kb));
+    });
+  if (pastNames.length === 0) {
+    throw new Error(`${options.graphPath} has no past_key_values.* inputs (a KV cache is needed)`);
+  }
+  const presentNames = pastNames.map((name) =>
+    name.replace(pastPattern, (_, layer: string, kind: string) => `present.${layer}.${kind}`),
+  );
+  for (const name of ["logits", ...presentNames]) {
+    if (!session.outputNames.includes(name)) {
+      throw new Error(`${options.graphPath} has no ${name} output`);
+    }
+  }
+
+  const pastMeta = inputs.get(pastNames[0] as string);
+  const shape = pastMeta?.isTensor ? pastMeta.shape : [];
+  const dtype = pastMeta?.isTensor ? pastMeta.type : undefined;
+  if (dtype !== "float32" && dtype !== "float16") {
+    throw new Error(`${options.graphPath}: KV cache type ${String(dtype)} is not supported`);
+  }
+  const heads = configNumber(options.config, "num_attention_heads");
+  const hidden = configNumber(options.config, "hidden_size");
+  const kvHeads =
+    numericDim(shape[1]) ??
+    configNumber(options.config, "num_key_value_heads") ??
+    heads ??
+    Number.NaN;
+  const headDim =
+    numericDim(shape[3]) ??
+    configNumber(options.config, "head_dim") ??
+    (hidden !== undefined && heads !== undefined ? hidden / heads : Number.NaN);
+  if (!Number.isInteger(kvHeads) || !Number.isInteger(headDim)) {
+    throw new Error(`${options.graphPath}: cannot tell the KV cache shape from graph or config`);
+  }
+  const logitsMeta = session.outputMetadata.find((m) => m.name === "logits");
+  const vocabSize =
+    numericDim(logitsMeta?.isTensor ? logitsMeta.shape[2] : undefined) ??
+    configNumber(options.config, "vocab_size") ??
+    0;
+  const layout: KvLayout = { tensors: pastNames.length, kvHeads, headDim, dtype };
+  const hasPositionIds = inputs.has("position_ids");
+
+  return {
+    layout,
+    vocabSize,
+    async run(step) {
+      const { batch, tokens, past } = step;
+      const feeds: Record<string, ort.Tensor> = {
+        input_ids: new ort.Tensor("int64", step.inputIds, [batch, tokens]),
+        attention_mask: new ort.Tensor("int64", step.attentionMask, [batch, past.length + tokens]),
+      };
+      if (hasPositionIds) {
+        feeds.position_ids = new ort.Tensor("int64", step.positionIds, [batch, tokens]);
+      }
+      pastNames.forEach((name, i) => {
+        feeds[name] = new ort.Tensor(dtype, past.data[i] as KvArray, [
+          batch,
+          kvHeads,
+          past.length,
+          headDim,
+        ]);
+      });
+      const out = await session.run(feeds);
+      const logits = out.logits as ort.Tensor;
+      const vocab = logits.dims[2] as number;
+      const rows: Float32Array[] = [];
+      for (let b = 0; b < batch; b++) {
+        const offset = (b * tokens + tokens - 1) * vocab;
+        rows.push(
+          logits.type === "float16"
+            ? float16ToFloat32(logits.data as Uint16Array, offset, vocab)
+            : (logits.data as Float32Array).slice(offset, offset + vocab),
+        );
+      }
+      const present: KvCache = {
+        batch,
+        length: past.length + tokens,
+        data: presentNames.map((name) => (out[name] as ort.Tensor).data as KvArray),
+      };
+      return { logits: rows, present };
+    },
+    release() {
+      return session.release();
+    },
+  };
+}

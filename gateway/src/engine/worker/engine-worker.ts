@@ -1,0 +1,111 @@
+/**
+ * @module Entry point of a model's worker thread. It loads the model folder, the tokenizer and
+ * the ONNX session, then turns `generate` messages into sequences for the batch decoder. All
+ * inference happens here: onnxruntime-node's `session.run()` blocks the thread it runs on for the
+ * whole step, so it must never run on the main thread.
+ */
+import { randomBytes } from "node:crypto";
+import { type MessagePort, parentPort, workerData } from "node:worker_threads";
+import { readModelFolder } from "../../models/model-folder.js";
+import { EngineError } from "../engine-error.js";
+import type { FromWorker, ToWorker, WorkerConfig, WorkerGeneration } from "../worker-protocol.js";
+import { createBatchDecoder } from "./batch-decoder.js";
+import { createDecoderSession } from "./decoder-session.js";
+import { createPromptEncoder } from "./prompt-encoder.js";
+import { createSampler } from "./sampler.js";
+import { Sequence } from "./sequence.js";
+
+function workerPort(): MessagePort {
+  if (parentPort === null) throw new Error("engine-worker.js must run in a worker thread");
+  return parentPort;
+}
+
+const port = workerPort();
+const post = (message: FromWorker) => port.postMessage(message);
+const config = workerData as WorkerConfig;
+
+async function start(): Promise<void> {
+  const folder = await readModelFolder(config.modelDir, config.variant);
+  const encoder = createPromptEncoder(folder);
+  const session = await createDecoderSession({
+    graphPath: folder.graphPath,
+    intraOpThreads: config.intraOpThreads,
+    config: folder.config,
+  });
+  const decoder = createBatchDecoder({
+    session,
+    prefillChunkTokens: config.prefillChunkTokens,
+    post,
+  });
+  const eosTokenIds = new Set(folder.eosTokenIds);
+
+  function sequenceFor(id: number, generation: WorkerGeneration): Sequence {
+    const promptIds = encoder.encode(generation.input);
+    if (promptIds.length === 0) {
+      throw new EngineError("invalid_argument", "the prompt encodes to no tokens");
+    }
+    if (promptIds.length >= folder.contextLength) {
+      throw new EngineError(
+        "invalid_argument",
+        `the prompt is ${promptIds.length} tokens; the model's context holds ${folder.contextLength}`,
+      );
+    }
+    const { sampling } = generation;
+    return new Sequence({
+      id,
+      promptIds,
+      maxTokens: generation.maxTokens ?? config.defaultMaxTokens,
+      contextLength: folder.contextLength,
+      eosTokenIds,
+      stop: generation.stop,
+      decode: encoder.decode,
+      credits: generation.credits,
+      sampler: createSampler({
+        temperature: sampling.temperature ?? folder.defaults.temperature ?? 1,
+        topP: sampling.topP ?? folder.defaults.topP ?? 1,
+        topK: sampling.topK ?? folder.defaults.topK ?? 0,
+        seed: sampling.seed ?? randomBytes(8).readBigUInt64LE(),
+      }),
+    });
+  }
+
+  port.on("message", (message: ToWorker) => {
+    switch (message.type) {
+      case "generate": {
+        try {
+          const sequence = sequenceFor(message.id, message.generation);
+          post({ type: "started", id: message.id, promptTokens: sequence.promptIds.length });
+          decoder.add(sequence);
+        } catch (cause) {
+          const error =
+            cause instanceof EngineError
+              ? cause
+              : new EngineError("internal", "encoding the prompt failed", { cause });
+          post({ type: "failed", id: message.id, code: error.code, message: error.message });
+        }
+        break;
+      }
+      case "cancel":
+        decoder.cancel(message.id);
+        break;
+      case "credit":
+        decoder.credit(message.id, message.count);
+        break;
+    }
+  });
+
+  post({
+    type: "ready",
+    facts: {
+      contextLength: folder.contextLength,
+      hasChatTemplate: folder.chatTemplate !== undefined,
+      vocabSize: folder.vocabSize ?? session.vocabSize,
+      dtype: session.layout.dtype,
+    },
+  });
+  await decoder.run();
+}
+
+start().catch((cause: unknown) => {
+  post({ type: "load-failed", message: cause instanceof Error ? cause.message : String(cause) });
+});

@@ -1,0 +1,102 @@
+/**
+ * @module One generation inside the worker: its prompt, the tokens it produced, its KV cache
+ * while it is out of the batch, and the stop conditions that end it.
+ */
+import type { FinishReason } from "../engine.js";
+import type { FromWorker } from "../worker-protocol.js";
+import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
+import type { KvCache } from "./kv-cache.js";
+import type { Sampler } from "./sampler.js";
+import { StopMatcher } from "./stop-matcher.js";
+
+/** Everything a sequence needs to decide when to stop. */
+export interface SequenceOptions {
+  readonly id: number;
+  readonly promptIds: readonly number[];
+  readonly maxTokens: number;
+  readonly contextLength: number;
+  readonly eosTokenIds: ReadonlySet<number>;
+  readonly stop: readonly string[];
+  readonly sampler: Sampler;
+  readonly decode: (ids: readonly number[]) => string;
+  readonly credits: number;
+}
+
+/** The event a sequence emits for one accepted token. */
+export type TokenEvent = Extract<FromWorker, { type: "text" | "finished" }>;
+
+/** A generation's state in the worker. */
+export class Sequence {
+  readonly id: number;
+  readonly promptIds: readonly number[];
+  readonly sampler: Sampler;
+  readonly generated: number[] = [];
+  /** Prompt tokens already run through the model. */
+  prefilled = 0;
+  /** Positions in this sequence's KV cache. */
+  cachedLength = 0;
+  /** The cache while the sequence is outside the batch (after prefill, or paused). */
+  kv: KvCache | undefined;
+  /** The sampled token to feed next; undefined until prefill ends or while finished. */
+  pendingToken: number | undefined;
+  /** Text events the consumer is ready for. */
+  credits: number;
+  /** Set once finished or cancelled: the sequence leaves at the next regrouping. */
+  done = false;
+  private readonly options: SequenceOptions;
+  private readonly detokenizer: IncrementalDetokenizer;
+  private readonly stopMatcher: StopMatcher;
+
+  constructor(options: SequenceOptions) {
+    this.options = options;
+    this.id = options.id;
+    this.promptIds = options.promptIds;
+    this.sampler = options.sampler;
+    this.credits = options.credits;
+    this.detokenizer = new IncrementalDetokenizer(options.decode);
+    this.stopMatcher = new StopMatcher(options.stop);
+  }
+
+  /** Whether the sequence is ready for a decode step. */
+  get decodable(): boolean {
+    return !this.done && this.pendingToken !== undefined && this.credits > 0;
+  }
+
+  /** Accepts a sampled token and says what to send: more text, or the end. */
+  accept(token: number): TokenEvent {
+    this.generated.push(token);
+    const isEos = this.options.eosTokenIds.has(token);
+    const scan = this.stopMatcher.push(isEos ? "" : this.detokenizer.push(token));
+    if (scan.stopped) return this.finish("stop_sequence", scan.text, token);
+    const reason: FinishReason | undefined = isEos
+      ? "stop"
+      : this.generated.length >= this.options.maxTokens
+        ? "length"
+        : this.promptIds.length + this.generated.length >= this.options.contextLength
+          ? "context_length"
+          : undefined;
+    if (reason === undefined) {
+      this.pendingToken = token;
+      this.credits--;
+      return { type: "text", id: this.id, text: scan.text, tokenIds: [token] };
+    }
+    // The end: release what the detokenizer and the stop matcher still hold.
+    const tail = this.stopMatcher.push(this.detokenizer.flush());
+    if (tail.stopped) return this.finish("stop_sequence", scan.text + tail.text, token);
+    return this.finish(reason, scan.text + tail.text + this.stopMatcher.flush(), token);
+  }
+
+  private finish(finishReason: FinishReason, text: string, token: number): TokenEvent {
+    this.done = true;
+    this.pendingToken = undefined;
+    this.kv = undefined;
+    return {
+      type: "finished",
+      id: this.id,
+      finishReason,
+      text,
+      tokenIds: [token],
+      usage: { promptTokens: this.promptIds.length, completionTokens: this.generated.length },
+    };
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * @module The dimensions of a generated decoder model, their defaults (the built-in
+ * `parley-tiny` model) and their checks. Fields left out are derived from `hiddenSize` the way
+ * Llama-family models size them, so `{ hiddenSize: 512, layers: 8, vocabSize: 32000 }` is enough.
+ */
+import { MIN_VOCAB_SIZE } from "./tokenizer-files.js";
+
+/** What a caller may set; every field has a default. */
+export interface DecoderModelOptions {
+  /** @example 64 */
+  readonly hiddenSize?: number;
+  /** Decoder layers. @example 2 */
+  readonly layers?: number;
+  /** Attention heads; default max(4, hiddenSize / 64), so heads are 16 wide at 64 and 64 at 512. */
+  readonly heads?: number;
+  /** Key/value heads (grouped-query attention); default heads / 2 when heads is even. */
+  readonly kvHeads?: number;
+  /** SwiGLU width; default 8/3 × hiddenSize rounded up to a multiple of 16. */
+  readonly intermediateSize?: number;
+  /** Tokens in the vocabulary, specials included; at least 261 (5 specials + 256 bytes). @example 512 */
+  readonly vocabSize?: number;
+  /** max_position_embeddings. @example 2048 */
+  readonly contextLength?: number;
+  /** Seed of the weights (an unsigned 32-bit integer). The tokenizer does not depend on it. */
+  readonly seed?: number;
+  /** Write weights to `model.onnx.data`; default: when they exceed 64 MiB. */
+  readonly externalData?: boolean;
+}
+
+/** Every dimension, resolved and checked. */
+export interface DecoderModelDimensions {
+  readonly hiddenSize: number;
+  readonly layers: number;
+  readonly heads: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  readonly intermediateSize: number;
+  readonly vocabSize: number;
+  readonly contextLength: number;
+  readonly seed: number;
+  readonly rmsNormEps: number;
+  readonly ropeTheta: number;
+  readonly externalData: boolean;
+}
+
+/** The built-in model's size: a decode step takes well under a millisecond on one core. */
+export const TINY_MODEL_OPTIONS = {
+  hiddenSize: 64,
+  layers: 2,
+  vocabSize: 512,
+  contextLength: 2048,
+  seed: 1234,
+} as const satisfies DecoderModelOptions;
+
+const EXTERNAL_DATA_THRESHOLD_BYTES = 64 * 1024 * 1024;
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`${name} must be a positive integer, got ${value}`);
+  }
+  return value;
+}
+
+/** Parameter count of a model with these dimensions. */
+export function parameterCount(d: Omit<DecoderModelDimensions, "externalData">): number {
+  const attention = d.hiddenSize * d.headDim * (2 * d.heads + 2 * d.kvHeads);
+  const mlp = 3 * d.hiddenSize * d.intermediateSize;
+  const norms = 2 * d.hiddenSize;
+  return 2 * d.vocabSize * d.hiddenSize + d.hiddenSize + d.layers * (attention + mlp + norms);
+}
+
+/** Fills in defaults and checks that the dimensions make a valid Llama decoder. */
+export function resolveDecoderModelOptions(
+  options: DecoderModelOptions = {},
+): DecoderModelDimensions {
+  const hiddenSize = positiveInteger(
+    "hiddenSize",
+    options.hiddenSize ?? TINY_MODEL_OPTIONS.hiddenSize,
+  );
+  const layers = positiveInteger("layers", options.layers ?? TINY_MODEL_OPTIONS.layers);
+  const heads = positiveInteger("heads", options.heads ?? Math.max(4, Math.floor(hiddenSize / 64)));
+  const kvHeads = positiveInteger(
+    "kvHeads",
+    options.kvHeads ?? (heads % 2 === 0 ? heads / 2 : heads),
+  );
+  const intermediateSize = positiveInteger(
+    "intermediateSize",
+    options.intermediateSize ?? Math.ceil((hiddenSize * 8) / 3 / 16) * 16,
+  );
+  const vocabSize = positiveInteger("vocabSize", options.vocabSize ?? TINY_MODEL_OPTIONS.vocabSize);
+  const contextLength = positiveInteger(
+    "contextLength",
+    options.contextLength ?? TINY_MODEL_OPTIONS.contextLength,
+  );
+  const seed = options.seed ?? TINY_MODEL_OPTIONS.seed;
+  if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffffffff) {
+    throw new RangeError(`seed must be an integer in [0, 2^32), got ${seed}`);
+  }
+  if (hiddenSize % heads !== 0 || (hiddenSize / heads) % 2 !== 0) {
+    throw new RangeError(
+      `hiddenSize ${hiddenSize} must split into ${heads} heads of an even width (for RoPE)`,
+    );
+  }
+  if (heads % kvHeads !== 0) {
+    throw new RangeError(`heads (${heads}) must be a multiple of kvHeads (${kvHeads})`);
+  }
+  if (vocabSize < MIN_VOCAB_SIZE) {
+    throw new RangeError(`vocabSize must be at least ${MIN_VOCAB_SIZE}, got ${vocabSize}`);
+  }
+  if (contextLength < 2) {
+    throw new RangeError(`contextLength must be at least 2, got ${contextLength}`);
+  }
+  const dimensions = {
+    hiddenSize,
+    layers,
+    heads,
+    kvHeads,
+    headDim: hiddenSize / heads,
+    intermediateSize,
+    vocabSize,
+    contextLength,
+    seed,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+  };
+  return {
+    ...dimensions,
+    externalData:
+      options.externalData ?? parameterCount(dimensions) * 4 > EXTERNAL_DATA_THRESHOLD_BYTES,
+  };
+}

@@ -1,0 +1,150 @@
+/**
+ * @module A small builder for ONNX graphs, so the decoder graph reads as a list of operator
+ * calls. Constants are kept inline; weights are only described (shape and how to draw them),
+ * because the writer generates their bytes one tensor at a time, straight to the output file.
+ */
+import {
+  DataType,
+  type OnnxAttribute,
+  type OnnxNode,
+  type OnnxTensor,
+  type OnnxValueInfo,
+} from "./encode-onnx-model.js";
+
+/** How a weight's values are drawn: uniform in [-bound, bound), or all ones (norm scales). */
+export type WeightInit =
+  | { readonly kind: "uniform"; readonly bound: number }
+  | { readonly kind: "ones" };
+
+/** A float32 weight whose values the writer generates. */
+export interface WeightSpec {
+  readonly name: string;
+  readonly dims: readonly number[];
+  readonly init: WeightInit;
+}
+
+/** A finished graph: nodes and IO, inline constants, and weights still to generate. */
+export interface GraphSpec {
+  readonly name: string;
+  readonly nodes: readonly OnnxNode[];
+  readonly constants: readonly OnnxTensor[];
+  readonly weights: readonly WeightSpec[];
+  readonly inputs: readonly OnnxValueInfo[];
+  readonly outputs: readonly OnnxValueInfo[];
+}
+
+/** Attributes by name: a number is an INT attribute, an array an INTS attribute. */
+export type Attributes = Readonly<Record<string, number | readonly number[]>>;
+
+export interface GraphBuilder {
+  /** Declares a graph input and returns its name. */
+  input(name: string, elemType: DataType, shape: readonly (number | string)[]): string;
+  /** Declares a graph output; a node must produce a value of that name. */
+  output(name: string, elemType: DataType, shape: readonly (number | string)[]): void;
+  /** Adds a single-output node and returns the output's name. */
+  node(op: string, inputs: readonly string[], output: string, attrs?: Attributes): string;
+  /** Adds a node with several outputs and returns their names. */
+  nodeN<const T extends readonly string[]>(
+    op: string,
+    inputs: readonly string[],
+    outputs: T,
+    attrs?: Attributes,
+  ): T;
+  /** An int64 constant; a number is a scalar, an array a 1-D tensor. Shared by value. */
+  int64(value: number | readonly number[]): string;
+  /** A float32 constant; a number is a scalar. Shared by value when scalar. */
+  float32(value: number): string;
+  /** A named float32 constant tensor computed by the caller. */
+  float32Tensor(name: string, dims: readonly number[], data: Float32Array): string;
+  /** A float32 weight drawn by the writer. */
+  weight(name: string, dims: readonly number[], init: WeightInit): string;
+  build(name: string): GraphSpec;
+}
+
+function attributeList(attrs: Attributes): OnnxAttribute[] {
+  return Object.entries(attrs).map(([name, value]) =>
+    typeof value === "number"
+      ? { name, kind: "int", value }
+      : { name, kind: "ints", value: [...value] },
+  );
+}
+
+function bytesOf(view: Float32Array | BigInt64Array): Uint8Array {
+  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+}
+
+/** A fresh, empty graph builder. */
+export function createGraphBuilder(): GraphBuilder {
+  const nodes: OnnxNode[] = [];
+  const constants = new Map<string, OnnxTensor>();
+  const weights: WeightSpec[] = [];
+  const inputs: OnnxValueInfo[] = [];
+  const outputs: OnnxValueInfo[] = [];
+
+  const nodeN = <const T extends readonly string[]>(
+    op: string,
+    nodeInputs: readonly string[],
+    nodeOutputs: T,
+    attrs: Attributes = {},
+  ): T => {
+    nodes.push({
+      name: `${nodeOutputs[0]}/${op}`,
+      opType: op,
+      inputs: [...nodeInputs],
+      outputs: [...nodeOutputs],
+      attributes: attributeList(attrs),
+    });
+    return nodeOutputs;
+  };
+
+  return {
+    input(name, elemType, shape) {
+      inputs.push({ name, elemType, shape: [...shape] });
+      return name;
+    },
+    output(name, elemType, shape) {
+      outputs.push({ name, elemType, shape: [...shape] });
+    },
+    node(op, nodeInputs, output, attrs) {
+      nodeN(op, nodeInputs, [output], attrs);
+      return output;
+    },
+    nodeN,
+    int64(value) {
+      const name = `const_i64_${JSON.stringify(value)}`;
+      if (!constants.has(name)) {
+        const values = typeof value === "number" ? [value] : value;
+        constants.set(name, {
+          name,
+          dataType: DataType.INT64,
+          dims: typeof value === "number" ? [] : [values.length],
+          raw: bytesOf(BigInt64Array.from(values, (v) => BigInt(v))),
+        });
+      }
+      return name;
+    },
+    float32(value) {
+      const name = `const_f32_${value}`;
+      if (!constants.has(name)) {
+        constants.set(name, {
+          name,
+          dataType: DataType.FLOAT,
+          dims: [],
+          raw: bytesOf(Float32Array.of(value)),
+        });
+      }
+      return name;
+    },
+    float32Tensor(name, dims, data) {
+      constants.set(name, { name, dataType: DataType.FLOAT, dims: [...dims], raw: bytesOf(data) });
+      return name;
+    },
+    weight(name, dims, init) {
+      weights.push({ name, dims: [...dims], init });
+      return name;
+    },
+    build(name) {
+      return { name, nodes, constants: [...constants.values()], weights, inputs, outputs };
+    },
+  };
+}
