@@ -47,6 +47,11 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
     wake = undefined;
   }
 
+  function removeFromPrefillQueue(sequence: Sequence): void {
+    const index = prefillQueue.indexOf(sequence);
+    if (index >= 0) prefillQueue.splice(index, 1);
+  }
+
   function release(sequence: Sequence): void {
     sequences.delete(sequence.id);
     post({ type: "released", id: sequence.id, completionTokens: sequence.generated.length });
@@ -60,7 +65,10 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
 
   async function prefillStep(sequence: Sequence): Promise<void> {
     const start = sequence.prefilled;
-    const count = Math.min(options.prefillChunkTokens, sequence.promptIds.length - start);
+    const remaining = sequence.promptIds.length - start;
+    const count = session.supportsChunkedPrefill
+      ? Math.min(options.prefillChunkTokens, remaining)
+      : remaining;
     const inputIds = new BigInt64Array(count);
     const positionIds = new BigInt64Array(count);
     for (let i = 0; i < count; i++) {
@@ -80,7 +88,8 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
     sequence.prefilled += count;
     sequence.cachedLength = sequence.prefilled;
     if (sequence.prefilled === sequence.promptIds.length) {
-      prefillQueue.shift();
+      // By identity: a cancel during the run may already have taken it out of the queue.
+      removeFromPrefillQueue(sequence);
       if (!sequence.done) emit(sequence, sequence.sampler.sample(out.logits[0] as Float32Array));
     }
   }
@@ -159,8 +168,7 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
       const sequence = sequences.get(id);
       if (sequence === undefined) return;
       sequence.done = true;
-      const queued = prefillQueue.indexOf(sequence);
-      if (queued >= 0) prefillQueue.splice(queued, 1);
+      removeFromPrefillQueue(sequence);
       // A row leaves the batch at the next regroup; anything else holds no shared state.
       if (!rows.includes(sequence)) sequence.kv = undefined;
       release(sequence);

@@ -32,6 +32,12 @@ export interface StepOutput {
 export interface DecoderSession {
   readonly layout: KvLayout;
   readonly vocabSize: number;
+  /**
+   * Whether the graph runs several new tokens on top of a non-empty past (chunked prefill).
+   * Some exports (onnxruntime-genai's, for one) accept either a prompt on an empty past or one
+   * token on a past, nothing in between; their prompts are prefilled in one step.
+   */
+  readonly supportsChunkedPrefill: boolean;
   run(step: StepInput): Promise<StepOutput>;
   release(): Promise<void>;
 }
@@ -54,6 +60,13 @@ function numericDim(dim: unknown): number | undefined {
 function configNumber(config: Readonly<Record<string, unknown>>, key: string): number | undefined {
   const value = config[key];
   return typeof value === "number" ? value : undefined;
+}
+
+/** Wraps KV storage in a tensor of its element type (float16 travels as raw Uint16 bits). */
+function kvTensor(data: KvArray, dims: readonly number[]): ort.Tensor {
+  return data instanceof Uint16Array
+    ? new ort.Tensor("float16", data, dims)
+    : new ort.Tensor("float32", data, dims);
 }
 
 /** Loads a decoder graph and checks it has the inputs and outputs a KV-cached decoder needs. */
@@ -119,45 +132,80 @@ export async function createDecoderSession(
   const layout: KvLayout = { tensors: pastNames.length, kvHeads, headDim, dtype };
   const hasPositionIds = inputs.has("position_ids");
 
+  async function run(
+    step: StepInput,
+    runOptions?: ort.InferenceSession.RunOptions,
+  ): Promise<StepOutput> {
+    const { batch, tokens, past } = step;
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor("int64", step.inputIds, [batch, tokens]),
+      attention_mask: new ort.Tensor("int64", step.attentionMask, [batch, past.length + tokens]),
+    };
+    if (hasPositionIds) {
+      feeds.position_ids = new ort.Tensor("int64", step.positionIds, [batch, tokens]);
+    }
+    pastNames.forEach((name, i) => {
+      feeds[name] = kvTensor(past.data[i] as KvArray, [batch, kvHeads, past.length, headDim]);
+    });
+    const out = await (runOptions === undefined
+      ? session.run(feeds)
+      : session.run(feeds, runOptions));
+    const logits = out.logits as ort.Tensor;
+    const vocab = logits.dims[2] as number;
+    const rows: Float32Array[] = [];
+    for (let b = 0; b < batch; b++) {
+      const offset = (b * tokens + tokens - 1) * vocab;
+      rows.push(
+        logits.type === "float16"
+          ? float16ToFloat32(logits.data as Uint16Array, offset, vocab)
+          : (logits.data as Float32Array).slice(offset, offset + vocab),
+      );
+    }
+    const present: KvCache = {
+      batch,
+      length: past.length + tokens,
+      data: presentNames.map((name) => (out[name] as ort.Tensor).data as KvArray),
+    };
+    return { logits: rows, present };
+  }
+
+  /** Runs two tokens on a one-token past: the smallest chunked prefill. */
+  async function probeChunkedPrefill(): Promise<boolean> {
+    const first = await run({
+      batch: 1,
+      tokens: 1,
+      inputIds: new BigInt64Array(1),
+      attentionMask: new BigInt64Array([1n]),
+      positionIds: new BigInt64Array(1),
+      past: { batch: 1, length: 0, data: pastNames.map(() => empty()) },
+    });
+    try {
+      await run(
+        {
+          batch: 1,
+          tokens: 2,
+          inputIds: new BigInt64Array(2),
+          attentionMask: new BigInt64Array(3).fill(1n),
+          positionIds: new BigInt64Array([1n, 2n]),
+          past: first.present,
+        },
+        { logSeverityLevel: 4 },
+      );
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  function empty(): KvArray {
+    return dtype === "float16" ? new Uint16Array(0) : new Float32Array(0);
+  }
+
   return {
     layout,
     vocabSize,
-    async run(step) {
-      const { batch, tokens, past } = step;
-      const feeds: Record<string, ort.Tensor> = {
-        input_ids: new ort.Tensor("int64", step.inputIds, [batch, tokens]),
-        attention_mask: new ort.Tensor("int64", step.attentionMask, [batch, past.length + tokens]),
-      };
-      if (hasPositionIds) {
-        feeds.position_ids = new ort.Tensor("int64", step.positionIds, [batch, tokens]);
-      }
-      pastNames.forEach((name, i) => {
-        feeds[name] = new ort.Tensor(dtype, past.data[i] as KvArray, [
-          batch,
-          kvHeads,
-          past.length,
-          headDim,
-        ]);
-      });
-      const out = await session.run(feeds);
-      const logits = out.logits as ort.Tensor;
-      const vocab = logits.dims[2] as number;
-      const rows: Float32Array[] = [];
-      for (let b = 0; b < batch; b++) {
-        const offset = (b * tokens + tokens - 1) * vocab;
-        rows.push(
-          logits.type === "float16"
-            ? float16ToFloat32(logits.data as Uint16Array, offset, vocab)
-            : (logits.data as Float32Array).slice(offset, offset + vocab),
-        );
-      }
-      const present: KvCache = {
-        batch,
-        length: past.length + tokens,
-        data: presentNames.map((name) => (out[name] as ort.Tensor).data as KvArray),
-      };
-      return { logits: rows, present };
-    },
+    supportsChunkedPrefill: await probeChunkedPrefill(),
+    run,
     release() {
       return session.release();
     },

@@ -1,0 +1,101 @@
+/**
+ * A caller who goes away stops the engine: after cancellation the completion-token counter stops
+ * growing, generations in flight return to zero, and the cancellation is counted.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { builtinSource, greedy, metricValue, startTestEngine } from "../testing/model-fixtures.js";
+import { EngineError } from "./engine-error.js";
+
+const model = { model: "parley-tiny" };
+const long = { ...greedy("Tell me a long story", 100_000), sampling: { temperature: 1, seed: 3n } };
+
+test("aborting the signal stops generation within a step and frees the slot", async () => {
+  const { engine, metrics } = await startTestEngine([builtinSource()]);
+  try {
+    const controller = new AbortController();
+    const generation = engine.generate(long, controller.signal);
+    let received = 0;
+    await assert.rejects(
+      (async () => {
+        for await (const event of generation) {
+          received += event.tokenIds.length;
+          if (received === 5) controller.abort();
+        }
+      })(),
+      (error: unknown) => error instanceof EngineError && error.code === "cancelled",
+    );
+    // The worker confirms the release asynchronously; wait for the gauge, then watch the counter.
+    while ((await metricValue(metrics, "parley_generations_in_flight", model)) !== 0)
+      await sleep(5);
+    const after = await metricValue(metrics, "parley_completion_tokens_total", model);
+    await sleep(100);
+    assert.equal(await metricValue(metrics, "parley_completion_tokens_total", model), after);
+    assert.ok(after < 5 + 20, `the worker ran on after cancel: ${after} tokens counted`);
+    assert.equal(
+      await metricValue(metrics, "parley_generations_total", {
+        ...model,
+        finish_reason: "cancelled",
+      }),
+      1,
+    );
+  } finally {
+    await engine.close();
+  }
+});
+
+test("a consumer that stops iterating cancels its generation", async () => {
+  const { engine, metrics } = await startTestEngine([builtinSource()]);
+  try {
+    for await (const event of engine.generate(long, new AbortController().signal)) {
+      if (event.tokenIds.length > 0) break;
+    }
+    while ((await metricValue(metrics, "parley_generations_in_flight", model)) !== 0)
+      await sleep(5);
+    assert.equal(
+      await metricValue(metrics, "parley_generations_total", {
+        ...model,
+        finish_reason: "cancelled",
+      }),
+      1,
+    );
+  } finally {
+    await engine.close();
+  }
+});
+
+test("a deadline signal ends the generation with deadline_exceeded", async () => {
+  const { engine } = await startTestEngine([builtinSource()]);
+  try {
+    const generation = engine.generate(long, AbortSignal.timeout(50));
+    await assert.rejects(
+      (async () => {
+        for await (const _ of generation) await sleep(1);
+      })(),
+      (error: unknown) => error instanceof EngineError && error.code === "deadline_exceeded",
+    );
+  } finally {
+    await engine.close();
+  }
+});
+
+test("a slow reader pauses its own sequence instead of buffering without bound", async () => {
+  const { engine, metrics } = await startTestEngine([builtinSource()], { creditWindow: 4 });
+  try {
+    const controller = new AbortController();
+    const iterator = engine.generate(long, controller.signal)[Symbol.asyncIterator]();
+    await iterator.next();
+    await sleep(200);
+    const produced = await metricValue(metrics, "parley_completion_tokens_total", model);
+    // One event taken plus the four credits outstanding: nothing more until the reader reads.
+    assert.ok(produced <= 6, `the worker produced ${produced} tokens for a reader that took 1`);
+    await iterator.next();
+    await sleep(50);
+    assert.ok((await metricValue(metrics, "parley_completion_tokens_total", model)) > produced);
+    controller.abort();
+    await iterator.return?.();
+  } finally {
+    await engine.close();
+  }
+});
