@@ -1,0 +1,142 @@
+/**
+ * @module Flags, environment and defaults into the typed config, and the refusals.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ConfigError, type GatewayConfig, parseConfig } from "./config.js";
+
+function config(argv: string[], env: Record<string, string> = {}): GatewayConfig {
+  const result = parseConfig(argv, env);
+  assert.equal(result.kind, "run");
+  return result.config;
+}
+
+describe("parseConfig", () => {
+  it("has safe defaults: loopback, port 8080, the built-in model, same-origin only", () => {
+    const defaults = config([]);
+    assert.equal(defaults.port, 8080);
+    assert.equal(defaults.host, "127.0.0.1");
+    assert.equal(defaults.tls, undefined);
+    assert.deepEqual(defaults.corsOrigins, []);
+    assert.deepEqual(defaults.models, ["builtin"]);
+    assert.equal(defaults.maxQueue, undefined);
+    assert.equal(defaults.maxRequestBytes, 4 * 1024 * 1024);
+    assert.equal(defaults.maxTimeoutMs, 3_600_000);
+    assert.equal(defaults.shutdownGraceMs, 25_000);
+    assert.equal(defaults.logLevel, "info");
+    assert.equal(defaults.offline, false);
+    assert.match(defaults.webRoot, /web-client[/\\]dist$/);
+  });
+
+  it("reads every flag", () => {
+    const parsed = config([
+      "--port=9000",
+      "--host",
+      "0.0.0.0",
+      "--tls-cert",
+      "c.pem",
+      "--tls-key",
+      "k.pem",
+      "--cors-origin",
+      "https://a.example",
+      "--cors-origin",
+      "http://localhost:5173",
+      "--model",
+      "builtin",
+      "--model",
+      "hf:org/name@main",
+      "--max-queue",
+      "8",
+      "--max-batch",
+      "4",
+      "--intra-op-threads",
+      "2",
+      "--default-max-tokens",
+      "100",
+      "--max-request-bytes",
+      "1024",
+      "--max-timeout-ms",
+      "5000",
+      "--shutdown-grace-ms",
+      "0",
+      "--log-level",
+      "debug",
+      "--offline",
+      "--web-root",
+      "/srv/web",
+    ]);
+    assert.deepEqual(parsed, {
+      port: 9000,
+      host: "0.0.0.0",
+      tls: { certFile: "c.pem", keyFile: "k.pem" },
+      corsOrigins: ["https://a.example", "http://localhost:5173"],
+      models: ["builtin", "hf:org/name@main"],
+      maxQueue: 8,
+      maxBatch: 4,
+      intraOpThreads: 2,
+      defaultMaxTokens: 100,
+      maxRequestBytes: 1024,
+      maxTimeoutMs: 5000,
+      shutdownGraceMs: 0,
+      logLevel: "debug",
+      offline: true,
+      webRoot: "/srv/web",
+    });
+  });
+
+  it("reads the environment, with flags winning", () => {
+    const env = {
+      PORT: "7000",
+      PARLEY_MODEL: "builtin, ./models/x",
+      PARLEY_CORS_ORIGIN: "*",
+      HF_HUB_OFFLINE: "1",
+      PARLEY_MAX_QUEUE: "3",
+    };
+    const fromEnv = config([], env);
+    assert.equal(fromEnv.port, 7000);
+    assert.deepEqual(fromEnv.models, ["builtin", "./models/x"]);
+    assert.deepEqual(fromEnv.corsOrigins, ["*"]);
+    assert.equal(fromEnv.offline, true);
+    assert.equal(fromEnv.maxQueue, 3);
+    const flagged = config(["--port", "7001", "--model", "hf:a/b"], env);
+    assert.equal(flagged.port, 7001);
+    assert.deepEqual(flagged.models, ["hf:a/b"]);
+  });
+
+  it("prints usage for --help", () => {
+    const result = parseConfig(["--help"], {});
+    assert.equal(result.kind, "help");
+    for (const flag of [
+      "--port",
+      "--tls-cert",
+      "--cors-origin",
+      "--model",
+      "--max-timeout-ms",
+      "--offline",
+    ]) {
+      assert.ok(result.usage.includes(flag), flag);
+    }
+  });
+
+  it("refuses what it cannot use, naming the flag", () => {
+    const refusals: [string[], RegExp][] = [
+      [["--port", "65536"], /--port/],
+      [["--port", "eighty"], /--port/],
+      [["--max-queue", "0"], /--max-queue/],
+      [["--max-batch", "1.5"], /--max-batch/],
+      [["--tls-cert", "c.pem"], /--tls-cert and --tls-key/],
+      [["--cors-origin", "https://a.example/path"], /--cors-origin/],
+      [["--cors-origin", "a.example"], /--cors-origin/],
+      [["--log-level", "loud"], /--log-level/],
+      [["--nope"], /nope/],
+      [["positional"], /positional/],
+    ];
+    for (const [argv, pattern] of refusals) {
+      assert.throws(
+        () => parseConfig(argv, {}),
+        (error: unknown) => error instanceof ConfigError && pattern.test(error.message),
+        argv.join(" "),
+      );
+    }
+  });
+});

@@ -1,0 +1,307 @@
+/**
+ * @module Flags and environment into one typed, validated configuration. A flag wins over its
+ * environment variable, which wins over the default; repeatable flags take comma-separated lists
+ * in the environment.
+ */
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import type { LevelWithSilent } from "pino";
+import { logLevels } from "./observability/logger.js";
+import type { GatewayServerConfig } from "./server/create-gateway-server.js";
+
+/** Everything the gateway process is configured with. */
+export interface GatewayConfig extends GatewayServerConfig {
+  /** Model specs: a local folder, `hf:org/name[@revision]` or `builtin`; the first is the default. */
+  readonly models: readonly string[];
+  /** Requests waiting per model before new ones get resource_exhausted; undefined: the engine's. */
+  readonly maxQueue: number | undefined;
+  /** Sequences decoded together per model; undefined: the engine's default. */
+  readonly maxBatch: number | undefined;
+  /** onnxruntime intra-op threads per worker; undefined: the engine's default. */
+  readonly intraOpThreads: number | undefined;
+  /** max_tokens for requests that leave it unset; undefined: the engine's default. */
+  readonly defaultMaxTokens: number | undefined;
+  /** How long calls in flight may run on after SIGTERM/SIGINT. */
+  readonly shutdownGraceMs: number;
+  readonly logLevel: LevelWithSilent;
+  /** Never reach the Hugging Face hub: `hf:` models must already be in the cache. */
+  readonly offline: boolean;
+}
+
+/** What the command line asks for. */
+export type CommandLine =
+  | { readonly kind: "help"; readonly usage: string }
+  | { readonly kind: "run"; readonly config: GatewayConfig };
+
+/** A flag or variable that cannot be used; its message names it. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+interface OptionSpec {
+  readonly type: "string" | "boolean";
+  readonly multiple?: boolean;
+  /** Environment variables read when the flag is absent, in order. */
+  readonly env: readonly string[];
+  readonly value?: string;
+  readonly help: string;
+}
+
+/** The default web client location: web-client/dist beside the gateway package. */
+const defaultWebRoot = fileURLToPath(new URL("../../web-client/dist", import.meta.url));
+
+const specs = {
+  port: {
+    type: "string",
+    env: ["PORT", "PARLEY_PORT"],
+    value: "N",
+    help: "TCP port for every protocol (default 8080; 0 picks a free one)",
+  },
+  host: {
+    type: "string",
+    env: ["PARLEY_HOST"],
+    value: "ADDR",
+    help: "address to bind (default 127.0.0.1: Parley has no auth, so it is not exposed unless asked; use 0.0.0.0 in a container)",
+  },
+  "tls-cert": {
+    type: "string",
+    env: ["PARLEY_TLS_CERT"],
+    value: "FILE",
+    help: "PEM certificate chain: enables TLS (ALPN h2 and http/1.1) on the same port",
+  },
+  "tls-key": {
+    type: "string",
+    env: ["PARLEY_TLS_KEY"],
+    value: "FILE",
+    help: "PEM private key for --tls-cert",
+  },
+  "cors-origin": {
+    type: "string",
+    multiple: true,
+    env: ["PARLEY_CORS_ORIGIN"],
+    value: "ORIGIN",
+    help: "an origin browsers may call from, e.g. https://app.example.com, or * for any (repeatable; default none: same origin only)",
+  },
+  model: {
+    type: "string",
+    multiple: true,
+    env: ["PARLEY_MODEL"],
+    value: "SPEC",
+    help: "a model folder, hf:org/name[@revision] or builtin (repeatable; the first is the default; default builtin)",
+  },
+  "max-queue": {
+    type: "string",
+    env: ["PARLEY_MAX_QUEUE"],
+    value: "N",
+    help: "requests waiting per model before resource_exhausted (default: the engine's)",
+  },
+  "max-batch": {
+    type: "string",
+    env: ["PARLEY_MAX_BATCH"],
+    value: "N",
+    help: "sequences decoded together per model (default: the engine's)",
+  },
+  "intra-op-threads": {
+    type: "string",
+    env: ["PARLEY_INTRA_OP_THREADS"],
+    value: "N",
+    help: "onnxruntime intra-op threads per worker (default: the engine's)",
+  },
+  "default-max-tokens": {
+    type: "string",
+    env: ["PARLEY_DEFAULT_MAX_TOKENS"],
+    value: "N",
+    help: "max_tokens when a request leaves it unset (default: the engine's)",
+  },
+  "max-request-bytes": {
+    type: "string",
+    env: ["PARLEY_MAX_REQUEST_BYTES"],
+    value: "N",
+    help: "largest request message; larger get resource_exhausted (default 4194304)",
+  },
+  "max-timeout-ms": {
+    type: "string",
+    env: ["PARLEY_MAX_TIMEOUT_MS"],
+    value: "MS",
+    help: "longest deadline a call may have; longer ones are shortened to it (default 3600000)",
+  },
+  "shutdown-grace-ms": {
+    type: "string",
+    env: ["PARLEY_SHUTDOWN_GRACE_MS"],
+    value: "MS",
+    help: "how long calls in flight may finish after SIGTERM (default 25000, under Kubernetes' 30 s)",
+  },
+  "log-level": {
+    type: "string",
+    env: ["PARLEY_LOG_LEVEL"],
+    value: "LEVEL",
+    help: `${logLevels.join(", ")} (default info)`,
+  },
+  offline: {
+    type: "boolean",
+    env: ["PARLEY_OFFLINE", "HF_HUB_OFFLINE"],
+    help: "never contact the Hugging Face hub; hf: models must be cached",
+  },
+  "web-root": {
+    type: "string",
+    env: ["PARLEY_WEB_ROOT"],
+    value: "DIR",
+    help: `the built web client served at / (default ${defaultWebRoot})`,
+  },
+  help: { type: "boolean", env: [], help: "print this help" },
+} as const satisfies Record<string, OptionSpec>;
+
+type Name = keyof typeof specs;
+
+/** The usage text `--help` prints, wrapped to 100 columns. */
+export function usage(): string {
+  const indent = 30;
+  const lines = Object.entries(specs).flatMap(([name, spec]: [string, OptionSpec]) => {
+    const flag = `  --${name}${spec.value ? ` ${spec.value}` : ""}`.padEnd(indent);
+    const env = spec.env.length > 0 ? ` [env ${spec.env.join(", ")}]` : "";
+    return wrap(`${spec.help}${env}`, 100 - indent).map((text, i) =>
+      i === 0 ? `${flag}${text}` : `${" ".repeat(indent)}${text}`,
+    );
+  });
+  return [
+    "Usage: parley [options]",
+    "",
+    "Serves inference.v1.InferenceService over gRPC, gRPC-Web and Connect, the web client and",
+    "/metrics, all on one port (HTTP/1.1, HTTP/2 cleartext and, with a certificate, TLS).",
+    "",
+    "Options:",
+    ...lines,
+    "",
+  ].join("\n");
+}
+
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line.length > 0 && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line.length === 0 ? word : `${line} ${word}`;
+    }
+  }
+  return [...lines, line];
+}
+
+/** Parses `argv` (without node and the script) and `env`; throws {@link ConfigError}. */
+export function parseConfig(argv: readonly string[], env: Env): CommandLine {
+  let values: Partial<Record<Name, string | boolean | string[]>>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: Object.fromEntries(
+        Object.entries(specs).map(([name, spec]: [string, OptionSpec]) => [
+          name,
+          { type: spec.type, multiple: spec.multiple ?? false },
+        ]),
+      ),
+      strict: true,
+      allowPositionals: false,
+    }) as { values: Partial<Record<Name, string | boolean | string[]>> });
+  } catch (error) {
+    throw new ConfigError(error instanceof Error ? error.message : String(error));
+  }
+  if (values.help === true) {
+    return { kind: "help", usage: usage() };
+  }
+
+  const text = (name: Name): string | undefined => {
+    const flag = values[name];
+    if (typeof flag === "string") {
+      return flag;
+    }
+    const found = specs[name].env.find(
+      (variable) => env[variable] !== undefined && env[variable] !== "",
+    );
+    return found === undefined ? undefined : env[found];
+  };
+  const list = (name: Name): string[] | undefined => {
+    const flag = values[name];
+    if (Array.isArray(flag)) {
+      return flag;
+    }
+    return text(name)
+      ?.split(",")
+      .map((item) => item.trim())
+      .filter((item) => item.length > 0);
+  };
+  const integer = (name: Name, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined => {
+    const raw = text(name);
+    if (raw === undefined) {
+      return undefined;
+    }
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
+      throw new ConfigError(`--${name} must be an integer in [${min}, ${max}], got "${raw}"`);
+    }
+    return value;
+  };
+  const flag = (name: Name): boolean => {
+    if (values[name] === true) {
+      return true;
+    }
+    const raw = text(name)?.toLowerCase();
+    return raw === "1" || raw === "true" || raw === "yes";
+  };
+
+  const certFile = text("tls-cert");
+  const keyFile = text("tls-key");
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new ConfigError("--tls-cert and --tls-key go together: set both or neither");
+  }
+  const corsOrigins = list("cors-origin") ?? [];
+  for (const origin of corsOrigins) {
+    if (origin !== "*" && !isOrigin(origin)) {
+      throw new ConfigError(
+        `--cors-origin must be * or an origin such as https://app.example.com, got "${origin}"`,
+      );
+    }
+  }
+  const logLevel = text("log-level") ?? "info";
+  if (!isLogLevel(logLevel)) {
+    throw new ConfigError(`--log-level must be one of ${logLevels.join(", ")}, got "${logLevel}"`);
+  }
+  const models = list("model") ?? [];
+
+  return {
+    kind: "run",
+    config: {
+      port: integer("port", 0, 65_535) ?? 8080,
+      host: text("host") ?? "127.0.0.1",
+      tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
+      corsOrigins,
+      models: models.length > 0 ? models : ["builtin"],
+      maxQueue: integer("max-queue", 1),
+      maxBatch: integer("max-batch", 1),
+      intraOpThreads: integer("intra-op-threads", 1),
+      defaultMaxTokens: integer("default-max-tokens", 1),
+      maxRequestBytes: integer("max-request-bytes", 1, 0xffffffff) ?? 4 * 1024 * 1024,
+      maxTimeoutMs: integer("max-timeout-ms", 1) ?? 3_600_000,
+      shutdownGraceMs: integer("shutdown-grace-ms", 0) ?? 25_000,
+      logLevel,
+      offline: flag("offline"),
+      webRoot: text("web-root") ?? defaultWebRoot,
+    },
+  };
+}
+
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.origin === value;
+  } catch {
+    return false;
+  }
+}
+
+function isLogLevel(value: string): value is LevelWithSilent {
+  return (logLevels as readonly string[]).includes(value);
+}

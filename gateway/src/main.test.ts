@@ -1,0 +1,104 @@
+/**
+ * @module The `parley` process end to end: it starts on the built-in model, serves, and on
+ * SIGTERM lets a stream in flight finish before it exits 0.
+ */
+
+import assert from "node:assert/strict";
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { FinishReason, InferenceService } from "@parley/gen/inference/v1/inference_pb";
+
+const mainScript = fileURLToPath(new URL("./main.js", import.meta.url));
+
+interface Gateway {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly url: string;
+  readonly logs: Record<string, unknown>[];
+  readonly exited: Promise<number | null>;
+}
+
+async function startGateway(args: readonly string[]): Promise<Gateway> {
+  const child = spawn(process.execPath, [mainScript, "--port", "0", ...args], {
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  const exited = once(child, "exit").then(([code]) => code as number | null);
+  const logs: Record<string, unknown>[] = [];
+  const stderr: string[] = [];
+  child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk.toString()));
+  const listening = new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      logs.push(entry);
+      if (typeof entry.url === "string") resolve(entry.url);
+    });
+    void exited.then((code) => reject(new Error(`parley exited with ${code}: ${stderr.join("")}`)));
+  });
+  return { child, url: await listening, logs, exited };
+}
+
+describe("parley (the process)", () => {
+  it("prints usage for --help and refuses bad flags with exit code 2", async () => {
+    const help = spawn(process.execPath, [mainScript, "--help"]);
+    const chunks: Buffer[] = [];
+    help.stdout.on("data", (chunk: Buffer) => chunks.push(chunk));
+    assert.equal((await once(help, "exit"))[0], 0);
+    assert.match(Buffer.concat(chunks).toString(), /Usage: parley/);
+    const bad = spawn(process.execPath, [mainScript, "--port", "-1"]);
+    assert.equal((await once(bad, "exit"))[0], 2);
+  });
+
+  it("drains a stream in flight on SIGTERM, then exits 0", async () => {
+    const gateway = await startGateway([
+      "--shutdown-grace-ms",
+      "20000",
+      "--web-root",
+      "/nonexistent",
+    ]);
+    try {
+      const client = createClient(InferenceService, createGrpcTransport({ baseUrl: gateway.url }));
+      // A sampled generation long enough to still run when the signal arrives.
+      const sampled = { prompt: "Once upon a time", maxTokens: 2000, temperature: 1.5 };
+      let long: { seed: bigint; tokens: number } | undefined;
+      for (let seed = 1n; seed <= 10n && long === undefined; seed++) {
+        const { usage } = await client.generate({ ...sampled, seed });
+        if ((usage?.completionTokens ?? 0) >= 200)
+          long = { seed, tokens: usage?.completionTokens ?? 0 };
+      }
+      assert.ok(long, "one of seeds 1..10 generates 200 tokens or more");
+
+      let text = "";
+      let tokens = 0;
+      let finishReason = FinishReason.UNSPECIFIED;
+      let signalled = false;
+      for await (const message of client.generateStream({ ...sampled, seed: long.seed })) {
+        if (!signalled) {
+          // The call is accepted (this is its first message): stop the process now.
+          gateway.child.kill("SIGTERM");
+          signalled = true;
+        }
+        text += message.text;
+        tokens += message.tokenIds.length;
+        finishReason = message.finishReason;
+      }
+      assert.equal(finishReason, FinishReason.STOP);
+      assert.equal(tokens, long.tokens, "the whole generation arrived");
+      assert.ok(text.length > 0);
+      assert.equal(await gateway.exited, 0);
+
+      const shutdown = gateway.logs.findIndex((l) => l.msg === "shutting down");
+      const streamed = gateway.logs.findIndex(
+        (l) => l.msg === "rpc" && l.method === "inference.v1.InferenceService/GenerateStream",
+      );
+      assert.ok(shutdown >= 0 && streamed > shutdown, "the stream ended after shutdown began");
+      assert.equal(gateway.logs[streamed]?.code, "ok");
+      assert.ok(gateway.logs.some((l) => l.msg === "shut down"));
+    } finally {
+      gateway.child.kill("SIGKILL");
+    }
+  });
+});

@@ -1,0 +1,230 @@
+/**
+ * @module The gateway's HTTP side, assembled: one port (h1, h2c and TLS sniffed per connection),
+ * the RPC services (InferenceService, health, reflection) over gRPC, gRPC-Web and Connect, CORS,
+ * `/metrics`, the web client, and a graceful shutdown. Tests start it on port 0 with any engine.
+ */
+
+import { readFileSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
+import {
+  createServer as createH2cServer,
+  createSecureServer,
+  type Http2SecureServer,
+  type ServerHttp2Session,
+} from "node:http2";
+import type { AddressInfo, Socket } from "node:net";
+import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { Health } from "@parley/gen/grpc/health/v1/health_pb";
+import { InferenceService } from "@parley/gen/inference/v1/inference_pb";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import type { Engine } from "../engine/engine.js";
+import { createEventLoopDelayMetric } from "../observability/event-loop-delay.js";
+import { createRpcMetrics } from "../observability/rpc-metrics.js";
+import { createInferenceService } from "../service/inference-service.js";
+import { createCorsPolicy } from "./cors-policy.js";
+import { createRpcHandler, type NodeRequest, type NodeResponse } from "./create-rpc-handler.js";
+import { createSniffingListener } from "./create-sniffing-listener.js";
+import { createHealthService } from "./health-service.js";
+import { createMetricsEndpoint } from "./metrics-endpoint.js";
+import { createReflectionServices } from "./reflection-service.js";
+import { createStaticFiles } from "./static-files.js";
+
+/** What the server needs from the gateway's configuration. */
+export interface GatewayServerConfig {
+  /** 0 picks a free port. */
+  readonly port: number;
+  readonly host: string;
+  /** PEM files; with them, TLS connections are accepted on the same port. */
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
+  /** Origins allowed by CORS besides the page's own; "*" allows any. */
+  readonly corsOrigins: readonly string[];
+  /** Largest request message in bytes; larger ones fail with resource_exhausted. */
+  readonly maxRequestBytes: number;
+  /** Longest deadline a call may have; clients asking for more get this one. */
+  readonly maxTimeoutMs: number;
+  /** The built web client served at "/". */
+  readonly webRoot: string;
+}
+
+/** Options of {@link createGatewayServer}. */
+export interface GatewayServerOptions {
+  readonly engine: Engine;
+  readonly config: GatewayServerConfig;
+  /** The registry `/metrics` exposes; the server adds its RPC and event-loop metrics to it. */
+  readonly metrics: Registry;
+  readonly logger: Logger;
+}
+
+/** A gateway server: listen once, close once. */
+export interface GatewayServer {
+  /** Starts accepting connections; resolves with the bound address. */
+  listen(): Promise<{ port: number; host: string }>;
+  /**
+   * Stops accepting, reports NOT_SERVING, sends GOAWAY to HTTP/2 clients and lets calls in
+   * flight finish for up to `graceMs`; then aborts what is left (clients get Unavailable) and
+   * closes every connection. Closing the engine is the caller's business.
+   */
+  close(graceMs: number): Promise<void>;
+}
+
+/** How long a new connection may stay silent before it is dropped. */
+const sniffTimeoutMs = 10_000;
+
+/** After the grace period, how long aborted calls get to send their status, and sockets to end. */
+const flushMs = 1_000;
+
+/** Creates the server; nothing listens until `listen()`. */
+export function createGatewayServer(options: GatewayServerOptions): GatewayServer {
+  const { engine, config, logger } = options;
+  const shutdown = new AbortController();
+  const health = createHealthService({ services: [InferenceService.typeName] });
+  const reflection = createReflectionServices({ services: [InferenceService, Health] });
+  const routes = (router: ConnectRouter) => {
+    router.service(InferenceService, createInferenceService({ engine }));
+    router.service(health.service, health.implementation);
+    router.service(reflection.v1[0], reflection.v1[1]);
+    router.service(reflection.v1alpha[0], reflection.v1alpha[1]);
+  };
+  const rpc = createRpcHandler({
+    routes,
+    readMaxBytes: config.maxRequestBytes,
+    maxTimeoutMs: config.maxTimeoutMs,
+    shutdownSignal: shutdown.signal,
+    metrics: createRpcMetrics(options.metrics),
+    logger,
+  });
+  const eventLoopDelay = createEventLoopDelayMetric({ registry: options.metrics });
+  const corsPolicy = createCorsPolicy({ origins: config.corsOrigins });
+  const metricsEndpoint = createMetricsEndpoint(options.metrics);
+  const staticFiles = createStaticFiles({ root: config.webRoot });
+  let closing: Promise<void> | undefined;
+
+  const fail = (response: NodeResponse, error: unknown) => {
+    logger.error({ err: error }, "request failed");
+    if (!response.headersSent) {
+      response.statusCode = 500;
+      response.end();
+    } else {
+      response.destroy();
+    }
+  };
+
+  const handleRequest = (request: NodeRequest, response: NodeResponse) => {
+    try {
+      if (closing !== undefined && request.httpVersionMajor === 1) {
+        response.setHeader("Connection", "close");
+      }
+      if (corsPolicy(request, response) || rpc.handle(request, response)) {
+        return;
+      }
+      if ((request.url ?? "").split("?", 1)[0] === "/metrics") {
+        metricsEndpoint(request, response).catch((error: unknown) => fail(response, error));
+        return;
+      }
+      staticFiles(request, response);
+    } catch (error) {
+      fail(response, error);
+    }
+  };
+
+  const http1 = createHttpServer(handleRequest);
+  const h2c = createH2cServer(handleRequest);
+  const tls: Http2SecureServer | undefined =
+    config.tls === undefined
+      ? undefined
+      : createSecureServer(
+          {
+            cert: readFileSync(config.tls.certFile),
+            key: readFileSync(config.tls.keyFile),
+            allowHTTP1: true,
+            ALPNProtocols: ["h2", "http/1.1"],
+          },
+          handleRequest,
+        );
+  const sessions = new Set<ServerHttp2Session>();
+  const trackSession = (session: ServerHttp2Session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+    if (closing !== undefined) {
+      session.close();
+    }
+  };
+  h2c.on("session", trackSession);
+  tls?.on("session", trackSession);
+  tls?.on("tlsClientError", (error) => logger.debug({ err: error }, "TLS handshake failed"));
+
+  const listener = createSniffingListener({
+    targets: { http1, h2c, tls },
+    sniffTimeoutMs,
+    onRefused: (reason) => logger.debug({ reason }, "connection refused"),
+  });
+  const sockets = new Set<Socket>();
+  listener.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+  const listenerClosed = new Promise<void>((resolve) => listener.once("close", resolve));
+
+  return {
+    async listen() {
+      await new Promise<void>((resolve, reject) => {
+        listener.once("error", reject);
+        listener.listen(config.port, config.host, () => {
+          listener.off("error", reject);
+          resolve();
+        });
+      });
+      // The HTTP/1 servers never listen themselves; "listening" is what makes Node track their
+      // connections (request and header timeouts, closeIdleConnections on close).
+      http1.emit("listening");
+      tls?.emit("listening");
+      const address = listener.address() as AddressInfo;
+      return { port: address.port, host: address.address };
+    },
+
+    close(graceMs) {
+      closing ??= (async () => {
+        health.shutDown();
+        listener.close();
+        // Closes idle keep-alive connections; busy ones get "Connection: close" on their next
+        // response, and are closed below once their calls are done.
+        http1.close();
+        tls?.close();
+        for (const session of sessions) {
+          session.close(); // GOAWAY: no new streams, open ones run to their end.
+        }
+        logger.info({ inFlight: rpc.inFlight(), graceMs }, "draining calls in flight");
+        if (!(await settlesWithin(rpc.idle(), graceMs))) {
+          logger.warn({ inFlight: rpc.inFlight() }, "grace period over: aborting calls");
+          shutdown.abort(new ConnectError("the server is shutting down", Code.Unavailable));
+          await settlesWithin(rpc.idle(), flushMs);
+        }
+        http1.closeIdleConnections();
+        // Node 20 has it on secure servers with allowHTTP1; @types/node 20 does not declare it.
+        (tls as { closeIdleConnections?: () => void } | undefined)?.closeIdleConnections?.();
+        if (!(await settlesWithin(listenerClosed, flushMs))) {
+          for (const socket of sockets) {
+            socket.destroy();
+          }
+        }
+        eventLoopDelay.stop();
+        await listenerClosed;
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Whether `promise` settled within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
