@@ -12,7 +12,16 @@ import {
   sharedSource,
   startTestEngine,
 } from "../testing/model-fixtures.js";
+import type { GenerationRequest } from "./engine.js";
 import { EngineError, type EngineErrorCode } from "./engine-error.js";
+
+/** A greedy chat request: `[role, content]` pairs in order. */
+function chat(...turns: [string, string][]): GenerationRequest {
+  return {
+    ...greedy("", 4),
+    input: { kind: "messages", messages: turns.map(([role, content]) => ({ role, content })) },
+  };
+}
 
 function hasCode(code: EngineErrorCode) {
   return (error: unknown) => error instanceof EngineError && error.code === code;
@@ -52,22 +61,10 @@ test("beyond the batch and the queue, requests are refused with resource_exhaust
 test("messages are rendered with the chat template; a rejected conversation is invalid_argument", async () => {
   const { engine } = await startTestEngine([builtinSource()]);
   try {
-    const ok = await collect(engine, {
-      ...greedy("", 4),
-      input: { kind: "messages", messages: [{ role: "user", content: "Hello!" }] },
-    });
+    const ok = await collect(engine, chat(["user", "Hello!"]));
     assert.ok(ok.finished.usage.promptTokens > 3);
     await assert.rejects(
-      collect(engine, {
-        ...greedy("", 4),
-        input: {
-          kind: "messages",
-          messages: [
-            { role: "user", content: "one" },
-            { role: "user", content: "two" },
-          ],
-        },
-      }),
+      collect(engine, chat(["user", "one"], ["user", "two"])),
       (error: unknown) => hasCode("invalid_argument")(error) && /alternate/i.test(String(error)),
     );
   } finally {
@@ -81,16 +78,7 @@ test("the third-party model's Llama-2 template rejects non-alternating roles", {
   const { engine } = await startTestEngine([sharedSource()]);
   try {
     await assert.rejects(
-      collect(engine, {
-        ...greedy("", 4),
-        input: {
-          kind: "messages",
-          messages: [
-            { role: "assistant", content: "first" },
-            { role: "user", content: "second" },
-          ],
-        },
-      }),
+      collect(engine, chat(["assistant", "first"], ["user", "second"])),
       hasCode("invalid_argument"),
     );
   } finally {

@@ -5,10 +5,17 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { Registry } from "prom-client";
 import { builtinSource, greedy, metricValue, startTestEngine } from "../testing/model-fixtures.js";
 import { EngineError } from "./engine-error.js";
 
 const model = { model: "parley-tiny" };
+/** Waits until no generation runs, then returns how many were cancelled. */
+async function cancellationsOnceIdle(metrics: Registry): Promise<number> {
+  while ((await metricValue(metrics, "parley_generations_in_flight", model)) !== 0) await sleep(5);
+  return metricValue(metrics, "parley_generations_total", { ...model, finish_reason: "cancelled" });
+}
+
 const long = { ...greedy("Tell me a long story", 100_000), sampling: { temperature: 1, seed: 3n } };
 
 test("aborting the signal stops generation within a step and frees the slot", async () => {
@@ -26,20 +33,12 @@ test("aborting the signal stops generation within a step and frees the slot", as
       })(),
       (error: unknown) => error instanceof EngineError && error.code === "cancelled",
     );
-    // The worker confirms the release asynchronously; wait for the gauge, then watch the counter.
-    while ((await metricValue(metrics, "parley_generations_in_flight", model)) !== 0)
-      await sleep(5);
+    // The worker confirms the release asynchronously; wait for it, then watch the counter.
+    assert.equal(await cancellationsOnceIdle(metrics), 1);
     const after = await metricValue(metrics, "parley_completion_tokens_total", model);
     await sleep(100);
     assert.equal(await metricValue(metrics, "parley_completion_tokens_total", model), after);
     assert.ok(after < 5 + 20, `the worker ran on after cancel: ${after} tokens counted`);
-    assert.equal(
-      await metricValue(metrics, "parley_generations_total", {
-        ...model,
-        finish_reason: "cancelled",
-      }),
-      1,
-    );
   } finally {
     await engine.close();
   }
@@ -51,15 +50,7 @@ test("a consumer that stops iterating cancels its generation", async () => {
     for await (const event of engine.generate(long, new AbortController().signal)) {
       if (event.tokenIds.length > 0) break;
     }
-    while ((await metricValue(metrics, "parley_generations_in_flight", model)) !== 0)
-      await sleep(5);
-    assert.equal(
-      await metricValue(metrics, "parley_generations_total", {
-        ...model,
-        finish_reason: "cancelled",
-      }),
-      1,
-    );
+    assert.equal(await cancellationsOnceIdle(metrics), 1);
   } finally {
     await engine.close();
   }
