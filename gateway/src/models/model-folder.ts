@@ -9,8 +9,11 @@ import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 
-/** ONNX graph variants and the file names exports give them under `onnx/`, best first. */
-const graphVariants: Record<string, readonly string[]> = {
+/**
+ * ONNX graph variants and the file names exports give them under `onnx/`, best first. The hub
+ * source fetches by the same table, so the graph it downloads is the one read here.
+ */
+export const graphVariants: Readonly<Record<string, readonly string[]>> = {
   fp32: ["model.onnx"],
   fp16: ["model_fp16.onnx"],
   int8: ["model_int8.onnx", "model_quantized.onnx"],
@@ -73,7 +76,8 @@ async function readOptionalJson(path: string): Promise<Record<string, unknown>> 
 
 /** Finds the graph: `model.onnx` at the root, else the requested (or best) variant in `onnx/`. */
 async function findGraph(dir: string, variant: string | undefined): Promise<string> {
-  if (variant === undefined && existsSync(join(dir, "model.onnx"))) {
+  // A root model.onnx is the plain export: the default, and what fp32 means when onnx/ is absent.
+  if ((variant === undefined || variant === "fp32") && existsSync(join(dir, "model.onnx"))) {
     return join(dir, "model.onnx");
   }
   const onnxDir = join(dir, "onnx");

@@ -57,3 +57,28 @@ test("an aborted file ends its line, and late updates are ignored", () => {
   progress.finish();
   assert.equal(out.text(), "Downloading a.bin (10 B)\nFailed a.bin\n");
 });
+
+test("a resumed file says where it resumes, in a log and on a terminal", () => {
+  const log = capture(false);
+  const logProgress = createDownloadProgress({ stream: log });
+  logProgress.start("model.onnx_data", 4096, 1024);
+  logProgress.finish();
+  assert.equal(
+    log.text(),
+    "Resuming model.onnx_data at 1.0 KiB of 4.0 KiB\nDownloaded model.onnx_data (4.0 KiB)\n",
+  );
+
+  // Wide enough for the whole line: a narrow terminal cuts the "resumed at" note first.
+  const tty = Object.assign(capture(true), { columns: 120 });
+  const ttyProgress = createDownloadProgress({ stream: tty });
+  ttyProgress.start("model.onnx_data", 4096, 1024);
+  const [first] = tty
+    .text()
+    .split("\r\x1b[2K")
+    .filter((frame) => frame !== "");
+  // The bar starts at the bytes already on disk, not at 0.
+  assert.match(
+    first ?? "",
+    /^model\.onnx_data \[#{5}-{15}\] 1\.0 KiB \/ 4\.0 KiB {2}25% \(resumed at 1\.0 KiB\)$/,
+  );
+});

@@ -13,8 +13,11 @@ export interface DownloadProgressOptions {
 
 /** Progress of one file at a time. */
 export interface DownloadProgress {
-  /** A file download begins; `totalBytes` is its size on the hub. */
-  start(file: string, totalBytes: number): void;
+  /**
+   * A file download begins; `totalBytes` is its size on the hub. `resumeAt` is how many bytes an
+   * interrupted earlier run left, which are not fetched again. Default: 0.
+   */
+  start(file: string, totalBytes: number, resumeAt?: number): void;
   /** `bytes` of the current file are on disk; ignored when no file is in progress. */
   update(bytes: number): void;
   /** The current file is complete. */
@@ -46,7 +49,7 @@ function percent(bytes: number, total: number): number {
 export function createDownloadProgress(options: DownloadProgressOptions): DownloadProgress {
   const { stream } = options;
   const tty = (stream as { isTTY?: boolean }).isTTY === true;
-  let current: { file: string; total: number; bytes: number } | undefined;
+  let current: { file: string; total: number; bytes: number; resumeAt: number } | undefined;
 
   const draw = (): void => {
     if (current === undefined) return;
@@ -57,15 +60,20 @@ export function createDownloadProgress(options: DownloadProgressOptions): Downlo
     const sizes = `${formatBytes(current.bytes)} / ${formatBytes(current.total)}`;
     // \r + "erase line" redraws in place; the line is cut to the terminal width so it never wraps.
     const columns = (stream as { columns?: number }).columns || 100; // 0 when unknown
-    const line = `${current.file} ${bar} ${sizes} ${String(pct).padStart(3)}%`;
+    const resumed = current.resumeAt > 0 ? ` (resumed at ${formatBytes(current.resumeAt)})` : "";
+    const line = `${current.file} ${bar} ${sizes} ${String(pct).padStart(3)}%${resumed}`;
     stream.write(`\r\x1b[2K${line.slice(0, Math.max(columns - 1, 20))}`);
   };
 
   return {
-    start(file, totalBytes) {
-      current = { file, total: totalBytes, bytes: 0 };
+    start(file, totalBytes, resumeAt = 0) {
+      current = { file, total: totalBytes, bytes: resumeAt, resumeAt };
       if (tty) draw();
-      else stream.write(`Downloading ${file} (${formatBytes(totalBytes)})\n`);
+      else if (resumeAt > 0) {
+        stream.write(
+          `Resuming ${file} at ${formatBytes(resumeAt)} of ${formatBytes(totalBytes)}\n`,
+        );
+      } else stream.write(`Downloading ${file} (${formatBytes(totalBytes)})\n`);
     },
     update(bytes) {
       if (current === undefined) return;

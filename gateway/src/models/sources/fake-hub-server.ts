@@ -3,7 +3,8 @@
  * serves model repositories from memory on 127.0.0.1 through the endpoints `@huggingface/hub`
  * calls to download files, with the hub's headers and status codes: repo info, tree listing,
  * paths-info, `resolve` (plain files directly, LFS files through a redirect to a CDN path),
- * Range requests, and on demand a connection dropped in the middle of a file.
+ * Range requests, and on demand a connection dropped in the middle of a file, wrong bytes, or a
+ * Range request answered with the whole file (as some mirrors and proxies do).
  */
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -24,18 +25,37 @@ export interface FakeHubServerOptions {
   readonly repos: readonly FakeHubRepo[];
 }
 
+/** One response that carried a file's bytes (from `resolve` or the LFS CDN path). */
+export interface FakeHubDownload {
+  /** Repo path of the file. */
+  readonly path: string;
+  /** The request's `Range` header, if any. */
+  readonly range: string | undefined;
+  /** 200 (whole file) or 206 (a range). */
+  readonly status: number;
+  /** How many body bytes were sent (fewer than asked when the connection was dropped). */
+  readonly bytesSent: number;
+}
+
 /** A running fake hub. */
 export interface FakeHubServer {
   /** Base URL to pass as `hubUrl`, e.g. `http://127.0.0.1:41234`. */
   readonly url: string;
   /** Every request received, as `"METHOD /path?query"`, in order. */
   readonly requests: readonly string[];
+  /** Every response that sent file bytes, in order, with the Range header it answered. */
+  readonly downloads: readonly FakeHubDownload[];
   /** The commit hash a repo's refs resolve to. */
   commitOf(repo: string): string;
   /** The next download of `path` (any repo) sends `afterBytes` bytes, then drops the connection. */
   dropNextDownload(path: string, afterBytes: number): void;
-  /** The next download of `path` (any repo) sends complete but wrong bytes (first byte flipped). */
+  /**
+   * The next download of `path` (any repo) sends wrong bytes (first byte flipped); combined with
+   * `dropNextDownload`, the wrong bytes come before the cut.
+   */
   corruptNextDownload(path: string): void;
+  /** The next Range request for `path` (other than the `bytes=0-0` probe) gets a 200, whole file. */
+  ignoreNextRange(path: string): void;
   /** Stops listening and closes open connections; calling it again does nothing. */
   close(): Promise<void>;
 }
@@ -140,8 +160,10 @@ export async function createFakeHubServer(options: FakeHubServerOptions): Promis
     }
   }
   const requests: string[] = [];
+  const downloads: FakeHubDownload[] = [];
   const drops = new Map<string, number>();
   const corruptions = new Set<string>();
+  const ignoredRanges = new Set<string>();
   let baseUrl = "";
 
   const repoNotFound = (res: ServerResponse): void =>
@@ -172,7 +194,11 @@ export async function createFakeHubServer(options: FakeHubServerOptions): Promis
     headers: Record<string, string>,
   ): void => {
     const total = file.bytes.byteLength;
-    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? "");
+    // The library probes with `bytes=0-0` before downloading: only a real download is altered.
+    const probe = req.headers.range === "bytes=0-0";
+    const ignoreRange =
+      !probe && req.headers.range !== undefined && ignoredRanges.delete(file.path);
+    const range = ignoreRange ? null : /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? "");
     const start = range === null ? 0 : Number(range[1]);
     const end =
       range === null || range[2] === "" ? total - 1 : Math.min(Number(range[2]), total - 1);
@@ -194,20 +220,23 @@ export async function createFakeHubServer(options: FakeHubServerOptions): Promis
       res.end();
       return;
     }
-    const dropAfter = drops.get(file.path);
-    // The library probes with `bytes=0-0` before downloading: only a real download is cut.
-    if (dropAfter !== undefined && req.headers.range !== "bytes=0-0") {
-      drops.delete(file.path);
-      res.write(body.subarray(0, dropAfter), () => res.destroy());
-      return;
-    }
-    if (req.headers.range !== "bytes=0-0" && corruptions.delete(file.path)) {
+    let sent: Uint8Array = body;
+    if (!probe && corruptions.delete(file.path)) {
       const wrong = Buffer.from(body);
       wrong[0] = (wrong[0] ?? 0) ^ 0xff;
-      res.end(wrong);
+      sent = wrong;
+    }
+    const dropAfter = probe ? undefined : drops.get(file.path);
+    const record = { path: file.path, range: req.headers.range, status: res.statusCode };
+    if (dropAfter !== undefined) {
+      drops.delete(file.path);
+      const head = sent.subarray(0, dropAfter);
+      downloads.push({ ...record, bytesSent: head.byteLength });
+      res.write(head, () => res.destroy());
       return;
     }
-    res.end(body);
+    downloads.push({ ...record, bytesSent: sent.byteLength });
+    res.end(sent);
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -314,6 +343,7 @@ export async function createFakeHubServer(options: FakeHubServerOptions): Promis
   return {
     url: baseUrl,
     requests,
+    downloads,
     commitOf(repo) {
       const record = repos.get(repo);
       if (record === undefined) throw new Error(`the fake hub has no repo ${repo}`);
@@ -324,6 +354,9 @@ export async function createFakeHubServer(options: FakeHubServerOptions): Promis
     },
     corruptNextDownload(path) {
       corruptions.add(path);
+    },
+    ignoreNextRange(path) {
+      ignoredRanges.add(path);
     },
     close() {
       if (!server.listening) return Promise.resolve();

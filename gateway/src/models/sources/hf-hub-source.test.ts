@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { lstat, mkdtemp, readdir, readFile, readlink, rm, stat } from "node:fs/promises";
+import { lstat, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { Writable } from "node:stream";
 import { afterEach, beforeEach, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { formatBytes } from "./download-progress.js";
 import { createFakeHubServer, type FakeHubServer } from "./fake-hub-server.js";
 import { fetchHubModel, HubModelError, type HubModelOptions } from "./hf-hub-source.js";
 
@@ -49,6 +50,15 @@ const fp32Files = [
 
 let hub: FakeHubServer;
 let cacheDir: string;
+
+const weightsPath = "onnx/model.onnx_data";
+const weights = repoFiles.get(weightsPath) ?? new Uint8Array();
+
+/** The weights' blob: LFS blobs are named by the sha256 of their content. */
+function weightsBlob(): string {
+  const sha256 = createHash("sha256").update(weights).digest("hex");
+  return join(cacheDir, "models--test-org--tiny-model", "blobs", sha256);
+}
 
 beforeEach(async () => {
   hub = await createFakeHubServer({
@@ -116,9 +126,7 @@ test("downloads the default fp32 graph into the standard Hugging Face cache layo
     assert.deepEqual(new Uint8Array(await readFile(link)), repoFiles.get(path), path);
   }
   // LFS blobs are named by the sha256 of their content, as huggingface_hub names them.
-  const weights = repoFiles.get("onnx/model.onnx_data") ?? new Uint8Array();
-  const sha256 = createHash("sha256").update(weights).digest("hex");
-  assert.ok(existsSync(join(storage, "blobs", sha256)));
+  assert.ok(existsSync(weightsBlob()));
   assert.deepEqual(
     (await readdir(join(storage, "blobs"))).filter((name) => name.endsWith(".incomplete")),
     [],
@@ -196,37 +204,110 @@ test("offline without a cached copy fails with a message naming the cache and th
   assert.ok((await fetchHubModel(options({ offline: true, variant: "fp32" }))).includes(storage));
 });
 
-test("an interrupted download is never trusted and a retry yields the right bytes", async () => {
-  const path = "onnx/model.onnx_data";
-  const weights = repoFiles.get(path) ?? new Uint8Array();
-  const blob = join(
-    cacheDir,
-    "models--test-org--tiny-model",
-    "blobs",
-    createHash("sha256").update(weights).digest("hex"),
-  );
-  hub.dropNextDownload(path, 60_000);
+/** Asserts `snapshots/<commit>/<path>` is the library's relative symlink to `blob`. */
+async function assertLinked(dir: string, path: string, blob: string): Promise<void> {
+  const link = join(dir, path);
+  assert.ok((await lstat(link)).isSymbolicLink(), `${path} is a symlink`);
+  assert.equal(await readlink(link), relative(dirname(link), blob));
+}
 
+/** Cuts the weights download after 60 000 bytes; returns how many bytes reached the disk. */
+async function interruptedRun(): Promise<number> {
+  hub.dropNextDownload(weightsPath, 60_000);
   await assert.rejects(
     fetchHubModel(options()),
     reason("network", /not in the Hugging Face cache/),
   );
-  assert.ok(!existsSync(blob), "the cut file was not promoted to a blob");
-  const partial = await stat(`${blob}.incomplete`);
-  assert.ok(partial.size < weights.byteLength, "only the partial file is left");
+  assert.ok(!existsSync(weightsBlob()), "the cut file was not promoted to a blob");
+  const { size } = await stat(`${weightsBlob()}.incomplete`);
+  assert.ok(size > 0 && size <= 60_000, `the partial file holds ${size} bytes`);
+  return size;
+}
+
+/** Downloads of the weights since the `from`-th download the hub served. */
+function weightsDownloads(from: number): { range?: string; status: number; bytesSent: number }[] {
+  return hub.downloads
+    .slice(from)
+    .filter((d) => d.path === weightsPath)
+    .map(({ range, status, bytesSent }) => ({
+      ...(range === undefined ? {} : { range }),
+      status,
+      bytesSent,
+    }));
+}
+
+test("an interrupted download resumes with a Range request and fetches only the rest", async () => {
+  const cut = await interruptedRun();
   // Neither the ref nor the graph exist yet, so the cache does not claim to hold the model.
   await assert.rejects(fetchHubModel(options({ offline: true })), reason("offline"));
 
-  const dir = await fetchHubModel(options());
-  assert.deepEqual(new Uint8Array(await readFile(join(dir, path))), weights);
-  assert.ok(!existsSync(`${blob}.incomplete`));
+  const before = hub.downloads.length;
+  const progress = capture();
+  const dir = await fetchHubModel(options({ progress }));
+  const rest = weights.byteLength - cut;
+  assert.ok(rest < weights.byteLength);
+  assert.deepEqual(weightsDownloads(before), [
+    { range: `bytes=${cut}-`, status: 206, bytesSent: rest },
+  ]);
+  assert.deepEqual(new Uint8Array(await readFile(join(dir, weightsPath))), weights);
+  await assertLinked(dir, weightsPath, weightsBlob());
+  assert.ok(!existsSync(`${weightsBlob()}.incomplete`));
   assert.deepEqual(await listSnapshot(dir), fp32Files);
+  assert.match(
+    progress.text(),
+    new RegExp(`^Resuming onnx/model\\.onnx_data at ${formatBytes(cut)} of 195\\.3 KiB$`, "m"),
+  );
+  assert.match(progress.text(), /^Downloaded onnx\/model\.onnx_data \(195\.3 KiB\)$/m);
+  // The resumed cache is complete: it now serves offline.
+  assert.equal(await fetchHubModel(options({ offline: true })), dir);
+});
+
+test("a resume answered with the whole file (Range ignored) still yields the right blob", async () => {
+  const cut = await interruptedRun();
+  hub.ignoreNextRange(weightsPath);
+  const before = hub.downloads.length;
+  const dir = await fetchHubModel(options());
+  assert.deepEqual(weightsDownloads(before), [
+    { range: `bytes=${cut}-`, status: 200, bytesSent: weights.byteLength },
+  ]);
+  assert.deepEqual(new Uint8Array(await readFile(join(dir, weightsPath))), weights);
+  await assertLinked(dir, weightsPath, weightsBlob());
+});
+
+test("a partial file with wrong bytes before the cut is caught and downloaded from 0", async () => {
+  hub.corruptNextDownload(weightsPath);
+  const cut = await interruptedRun();
+  const partial = await readFile(`${weightsBlob()}.incomplete`);
+  assert.notEqual(partial[0], weights[0], "the partial file starts with a wrong byte");
+
+  const before = hub.downloads.length;
+  const progress = capture();
+  const dir = await fetchHubModel(options({ progress }));
+  assert.deepEqual(weightsDownloads(before), [
+    { range: `bytes=${cut}-`, status: 206, bytesSent: weights.byteLength - cut },
+    // The library's size probe, then the whole file without a Range.
+    { range: "bytes=0-0", status: 206, bytesSent: 1 },
+    { status: 200, bytesSent: weights.byteLength },
+  ]);
+  assert.match(
+    progress.text(),
+    /resumed download of onnx\/model\.onnx_data was corrupt \(sha256 .*from the start/,
+  );
+  assert.deepEqual(new Uint8Array(await readFile(join(dir, weightsPath))), weights);
+  await assertLinked(dir, weightsPath, weightsBlob());
+});
+
+test("a partial file already complete (cut before the rename) needs no bytes", async () => {
+  await interruptedRun();
+  await writeFile(`${weightsBlob()}.incomplete`, weights);
+  const before = hub.downloads.length;
+  const dir = await fetchHubModel(options());
+  assert.deepEqual(weightsDownloads(before), []);
+  assert.deepEqual(new Uint8Array(await readFile(join(dir, weightsPath))), weights);
+  await assertLinked(dir, weightsPath, weightsBlob());
 });
 
 test("a download with wrong bytes is removed from the cache, not trusted", async () => {
-  const storage = join(cacheDir, "models--test-org--tiny-model");
-  const weights = repoFiles.get("onnx/model.onnx_data") ?? new Uint8Array();
-  const weightsBlob = join(storage, "blobs", createHash("sha256").update(weights).digest("hex"));
   hub.corruptNextDownload("config.json");
   hub.corruptNextDownload("onnx/model.onnx_data");
 
@@ -236,7 +317,7 @@ test("a download with wrong bytes is removed from the cache, not trusted", async
     fetchHubModel(options()),
     reason("network", /onnx\/model\.onnx_data .*corrupt \(sha256/),
   );
-  assert.ok(!existsSync(weightsBlob), "the wrong blob was deleted");
+  assert.ok(!existsSync(weightsBlob()), "the wrong blob was deleted");
   await assert.rejects(fetchHubModel(options({ offline: true })), reason("offline"));
 
   const dir = await fetchHubModel(options());
@@ -244,7 +325,7 @@ test("a download with wrong bytes is removed from the cache, not trusted", async
     new Uint8Array(await readFile(join(dir, "config.json"))),
     repoFiles.get("config.json"),
   );
-  assert.deepEqual(new Uint8Array(await readFile(join(dir, "onnx/model.onnx_data"))), weights);
+  assert.deepEqual(new Uint8Array(await readFile(join(dir, weightsPath))), weights);
 });
 
 test("a second run downloads nothing and shows no progress", async () => {

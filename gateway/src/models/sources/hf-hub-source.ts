@@ -4,12 +4,14 @@
  * the snapshot folder. Once cached, the model is reused without the network.
  *
  * Interrupted downloads: `@huggingface/hub` (2.17.5) writes each file to
- * `blobs/<etag>.incomplete` and renames it only when the body has fully arrived; it does NOT
- * resume with Range requests: the next run truncates the `.incomplete` file and fetches the
- * file again from byte 0. A partial file is never trusted, because only the renamed blob is, and
- * each new blob is checked against the size and hash the hub lists (see verify-blob.ts).
+ * `blobs/<etag>.incomplete` and renames it only when the body has fully arrived, but it cannot
+ * resume: its next run would truncate the `.incomplete` file and fetch from byte 0. So when a
+ * partial file is there, resume-download.ts fetches only the rest with a Range request; the
+ * library does every fresh download (keeping its Xet transfer) and links the snapshot. A partial
+ * file is never trusted: each new blob is checked against the size and hash the hub lists (see
+ * verify-blob.ts) before it is used, and a resumed one that fails is downloaded again from 0.
  */
-import { mkdir, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import {
   downloadFileToCacheDir,
@@ -25,8 +27,9 @@ import { createDownloadProgress, type DownloadProgress } from "./download-progre
 import { findCachedSnapshot } from "./find-cached-snapshot.js";
 import { HubModelError } from "./hub-model-error.js";
 import { checkRepoId, checkRevision } from "./parse-hub-spec.js";
+import { resumeDownload } from "./resume-download.js";
 import { checkVariant, downloadOrder, selectModelFiles } from "./select-model-files.js";
-import { verifyBlob } from "./verify-blob.js";
+import { type ExpectedBlob, verifyBlob } from "./verify-blob.js";
 
 export type { HubModelErrorReason } from "./hub-model-error.js";
 export { HubModelError } from "./hub-model-error.js";
@@ -149,7 +152,89 @@ async function isFile(path: string): Promise<boolean> {
   );
 }
 
-/** Downloads one file into the cache unless the snapshot already has it; verifies new blobs. */
+/** The size of a partial download an earlier run left, or 0 when there is none. */
+async function partialSize(path: string): Promise<number> {
+  return stat(path).then(
+    (s) => (s.isFile() ? s.size : 0),
+    () => 0,
+  );
+}
+
+/**
+ * Neither the library nor the resume request reports progress: the bar follows the size of the
+ * `.incomplete` file, which works the same for plain, LFS, Xet and resumed downloads.
+ */
+function followProgress(
+  progress: DownloadProgress | undefined,
+  incomplete: string,
+): NodeJS.Timeout | undefined {
+  if (progress === undefined) return undefined;
+  return setInterval(() => {
+    void stat(incomplete).then(
+      (s) => progress.update(s.size),
+      () => undefined, // not created yet, or just renamed: nothing to show
+    );
+  }, progressIntervalMs).unref();
+}
+
+/**
+ * The URL the library downloads a file from (see its `fileDownloadInfo`); each path segment is
+ * encoded, so a name with `#` or `?` still names the file.
+ */
+function resolveUrl(ctx: Context, commit: string, path: string): string {
+  const encodedPath = path.split("/").map(encodeURIComponent).join("/");
+  return `${ctx.hubUrl}/${ctx.repo}/resolve/${commit}/${encodedPath}`;
+}
+
+/**
+ * Continues `<blob>.incomplete` from where an earlier run stopped, and renames it to the blob
+ * once the whole file verifies. A partial file that turns out wrong (bytes damaged before the
+ * cut) is deleted, so the caller's fresh download starts from byte 0.
+ */
+async function resumeBlob(
+  ctx: Context,
+  commit: string,
+  entry: ListFileEntry,
+  blobPath: string,
+  offset: number,
+  expected: ExpectedBlob,
+): Promise<void> {
+  const incomplete = `${blobPath}.incomplete`;
+  const { progress } = ctx;
+  progress?.start(entry.path, expected.size, offset);
+  const timer = followProgress(progress, incomplete);
+  try {
+    await resumeDownload({
+      url: resolveUrl(ctx, commit, entry.path),
+      incompletePath: incomplete,
+      offset,
+      size: expected.size,
+      accessToken: ctx.accessToken,
+      fetch: ctx.fetch,
+    });
+  } catch (error) {
+    progress?.abort();
+    throw error;
+  } finally {
+    clearInterval(timer);
+  }
+  const problem = await verifyBlob(incomplete, expected);
+  if (problem === undefined) {
+    await rename(incomplete, blobPath);
+    progress?.finish();
+    return;
+  }
+  await rm(incomplete, { force: true });
+  progress?.abort();
+  progress?.note(
+    `The resumed download of ${entry.path} was corrupt (${problem}); downloading it from the start`,
+  );
+}
+
+/**
+ * Downloads one file into the cache unless the snapshot already has it; resumes a partial
+ * download; verifies new blobs.
+ */
 async function fetchFile(
   ctx: Context,
   commit: string,
@@ -164,22 +249,27 @@ async function fetchFile(
     throw new HubModelError("network", `the hub listed ${entry.path} without a content id`);
   }
   const blobPath = join(ctx.storageFolder, "blobs", etag);
+  const expected: ExpectedBlob = {
+    size: entry.lfs?.size ?? entry.size,
+    lfsOid: entry.lfs?.oid,
+    // A plain file's oid hashes its content; an LFS or Xet file's oid hashes its pointer.
+    oid: entry.lfs === undefined && entry.xetHash === undefined ? entry.oid : undefined,
+  };
+  if (!(await isFile(blobPath))) {
+    const offset = await partialSize(`${blobPath}.incomplete`);
+    // A partial file longer than the file cannot be a prefix of it: the library starts over.
+    if (offset > 0 && offset <= expected.size) {
+      await resumeBlob(ctx, commit, entry, blobPath, offset, expected);
+    }
+  }
   const fresh = !(await isFile(blobPath));
-  const size = entry.lfs?.size ?? entry.size;
   const { progress } = ctx;
-  if (fresh) progress?.start(entry.path, size);
-  // The library reports no progress: the bar follows the size of the `.incomplete` file, which
-  // works the same for plain, LFS and Xet downloads.
-  const timer =
-    fresh && progress !== undefined
-      ? setInterval(() => {
-          void stat(`${blobPath}.incomplete`).then(
-            (s) => progress.update(s.size),
-            () => undefined, // not created yet, or just renamed: nothing to show
-          );
-        }, progressIntervalMs).unref()
-      : undefined;
+  if (fresh) progress?.start(entry.path, expected.size);
+  const timer = fresh ? followProgress(progress, `${blobPath}.incomplete`) : undefined;
   try {
+    // With the blob already there (cached, or just resumed) the library only links
+    // `snapshots/<commit>/<path>` to it, with its own relative symlink (`createSymlink` is not
+    // exported), so the layout stays the one huggingface_hub reads.
     await withLibraryDebugMuted(() =>
       downloadFileToCacheDir({
         repo: { type: "model", name: ctx.repo },
@@ -198,12 +288,7 @@ async function fetchFile(
     clearInterval(timer);
   }
   if (!fresh) return;
-  const problem = await verifyBlob(blobPath, {
-    size,
-    lfsOid: entry.lfs?.oid,
-    // A plain file's oid hashes its content; an LFS or Xet file's oid hashes its pointer.
-    oid: entry.lfs === undefined && entry.xetHash === undefined ? entry.oid : undefined,
-  });
+  const problem = await verifyBlob(blobPath, expected);
   if (problem !== undefined) {
     await rm(pointer, { force: true });
     await rm(blobPath, { force: true });

@@ -4,6 +4,7 @@
  * model costs one download, not ten. Used on the hub's file list and on a cached snapshot alike.
  */
 import { posix } from "node:path";
+import { graphVariants } from "../model-folder.js";
 import { HubModelError } from "./hub-model-error.js";
 
 /** Files a model folder cannot do without (see models/model-folder.ts). */
@@ -15,20 +16,6 @@ const optionalFiles = [
   "special_tokens_map.json",
   "chat_template.jinja",
 ] as const;
-
-/**
- * Graph variants and the file names exports give them under `onnx/`, best first: the same
- * table and order as models/model-folder.ts, so the folder reader picks the graph fetched here.
- */
-const graphVariants: Readonly<Record<string, readonly string[]>> = {
-  fp32: ["model.onnx"],
-  fp16: ["model_fp16.onnx"],
-  int8: ["model_int8.onnx", "model_quantized.onnx"],
-  uint8: ["model_uint8.onnx"],
-  q4: ["model_q4.onnx"],
-  q4f16: ["model_q4f16.onnx"],
-  bnb4: ["model_bnb4.onnx"],
-};
 
 /** The files to fetch, in a safe download order (see `downloadOrder`). */
 export interface ModelFiles {
