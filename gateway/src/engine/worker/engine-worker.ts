@@ -5,6 +5,8 @@
  * whole step, so it must never run on the main thread.
  */
 import { randomBytes } from "node:crypto";
+import { readlinkSync } from "node:fs";
+import { setPriority } from "node:os";
 import { type MessagePort, parentPort, workerData } from "node:worker_threads";
 import { readModelFolder } from "../../models/model-folder.js";
 import { EngineError } from "../engine-error.js";
@@ -24,7 +26,23 @@ const port = workerPort();
 const post = (message: FromWorker) => port.postMessage(message);
 const config = workerData as WorkerConfig;
 
+/**
+ * Lowers this thread's scheduling priority (nice 10). Inference saturates a core; when the
+ * machine has fewer free cores than busy threads, the kernel should preempt inference, not the
+ * main thread's I/O, so the event loop stays responsive and tokens already computed go out.
+ * Linux gives each thread its own nice value; `/proc/thread-self` names this thread's id.
+ */
+function yieldCpuToIo(): void {
+  try {
+    const threadId = Number(readlinkSync("/proc/thread-self").split("/").pop());
+    if (Number.isInteger(threadId)) setPriority(threadId, 10);
+  } catch {
+    // Not Linux, or not permitted: inference keeps the default priority.
+  }
+}
+
 async function start(): Promise<void> {
+  yieldCpuToIo();
   const folder = await readModelFolder(config.modelDir, config.variant);
   const encoder = createPromptEncoder(folder);
   const session = await createDecoderSession({
