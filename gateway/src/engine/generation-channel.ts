@@ -40,6 +40,28 @@ export class GenerationChannel implements Generation {
     this.signal();
   }
 
+  /**
+   * Takes every buffered event as one: a reader that fell behind gets one message carrying all
+   * the text and token ids it missed (and the end, if that came too) instead of many small ones,
+   * so a slow or busy connection catches up with fewer frames. Returns the credits it consumed.
+   */
+  private takeBuffered(): GenerationEvent | undefined {
+    let merged = this.events.shift();
+    if (merged === undefined) return undefined;
+    let texts = merged.type === "text" ? 1 : 0;
+    while (merged.type === "text" && this.events.length > 0) {
+      const next = this.events.shift() as GenerationEvent;
+      if (next.type === "text") texts++;
+      merged = {
+        ...next,
+        text: merged.text + next.text,
+        tokenIds: [...merged.tokenIds, ...next.tokenIds],
+      };
+    }
+    if (texts > 0) this.hooks.onConsumed(texts);
+    return merged;
+  }
+
   private signal(): void {
     this.wake?.();
     this.wake = undefined;
@@ -51,9 +73,8 @@ export class GenerationChannel implements Generation {
     let finished = false;
     try {
       for (;;) {
-        const event = this.events.shift();
+        const event = this.takeBuffered();
         if (event !== undefined) {
-          if (event.type === "text") this.hooks.onConsumed(1);
           finished = event.type === "finished";
           yield event;
           if (finished) return;

@@ -186,10 +186,14 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
   // would drop, after which no message arrives.
   let startupListeners: (() => void) | undefined;
   const facts = await new Promise<WorkerModelFacts>((resolve, reject) => {
-    const onStartup = (message: FromWorker) => {
-      if (message.type === "ready") resolve(message.facts);
-      if (message.type === "load-failed") {
-        reject(new Error(`model ${source.id} (${source.dir}) failed to load: ${message.message}`));
+    const onStartup = (batch: readonly FromWorker[]) => {
+      for (const message of batch) {
+        if (message.type === "ready") resolve(message.facts);
+        if (message.type === "load-failed") {
+          reject(
+            new Error(`model ${source.id} (${source.dir}) failed to load: ${message.message}`),
+          );
+        }
       }
     };
     const onExit = (code: number) => reject(new Error(`model worker exited with code ${code}`));
@@ -207,7 +211,9 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
   });
   startupListeners?.();
 
-  worker.on("message", onMessage);
+  worker.on("message", (batch: readonly FromWorker[]) => {
+    for (const message of batch) onMessage(message);
+  });
   worker.on("error", (error) => {
     logger.error({ err: error, model: source.id }, "model worker failed");
   });
