@@ -46,6 +46,8 @@ interface Tracked {
   dispatched: boolean;
   /** Set when the caller went away: the worker still owes a `released`. */
   cancelled: boolean;
+  /** Events consumed but not yet returned to the worker as credit. */
+  unsentCredits: number;
   readonly detach: () => void;
 }
 
@@ -78,6 +80,7 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
     name: `parley-model-${source.id}`,
   });
   const tracked = new Map<number, Tracked>();
+  const creditChunk = Math.max(1, Math.floor(options.creditWindow / 2));
   const waiting: Tracked[] = [];
   let nextId = 1;
   let active = 0;
@@ -186,14 +189,10 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
   // would drop, after which no message arrives.
   let startupListeners: (() => void) | undefined;
   const facts = await new Promise<WorkerModelFacts>((resolve, reject) => {
-    const onStartup = (batch: readonly FromWorker[]) => {
-      for (const message of batch) {
-        if (message.type === "ready") resolve(message.facts);
-        if (message.type === "load-failed") {
-          reject(
-            new Error(`model ${source.id} (${source.dir}) failed to load: ${message.message}`),
-          );
-        }
+    const onStartup = (message: FromWorker) => {
+      if (message.type === "ready") resolve(message.facts);
+      if (message.type === "load-failed") {
+        reject(new Error(`model ${source.id} (${source.dir}) failed to load: ${message.message}`));
       }
     };
     const onExit = (code: number) => reject(new Error(`model worker exited with code ${code}`));
@@ -211,9 +210,7 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
   });
   startupListeners?.();
 
-  worker.on("message", (batch: readonly FromWorker[]) => {
-    for (const message of batch) onMessage(message);
-  });
+  worker.on("message", onMessage);
   worker.on("error", (error) => {
     logger.error({ err: error, model: source.id }, "model worker failed");
   });
@@ -262,10 +259,16 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
         lastTokenAt: undefined,
         dispatched: false,
         cancelled: false,
+        unsentCredits: 0,
         detach: () => signal.removeEventListener("abort", onAbort),
         channel: new GenerationChannel(source.id, {
           onConsumed: (count) => {
-            if (!entry.cancelled && tracked.has(id)) send({ type: "credit", id, count });
+            // Credit goes back in chunks of half the window: one message per token would double
+            // the traffic between the threads, and the worker still never runs dry.
+            entry.unsentCredits += count;
+            if (entry.unsentCredits < creditChunk || entry.cancelled || !tracked.has(id)) return;
+            send({ type: "credit", id, count: entry.unsentCredits });
+            entry.unsentCredits = 0;
           },
           onAbandoned: () =>
             cancel(entry, new EngineError("cancelled", "the consumer stopped reading")),

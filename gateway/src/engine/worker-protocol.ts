@@ -41,7 +41,7 @@ export interface WorkerModelFacts {
   readonly dtype: string;
 }
 
-/** Worker to main thread; the worker posts them in arrays, in order. */
+/** Worker to main thread. */
 export type FromWorker =
   | { readonly type: "ready"; readonly facts: WorkerModelFacts }
   | { readonly type: "load-failed"; readonly message: string }

@@ -25,7 +25,8 @@ export interface EventLoopDelayMetric {
 export function createEventLoopDelayMetric(
   options: EventLoopDelayMetricOptions,
 ): EventLoopDelayMetric {
-  const histogram = monitorEventLoopDelay({ resolution: options.resolutionMs ?? 10 });
+  const resolutionMs = options.resolutionMs ?? 10;
+  const histogram = monitorEventLoopDelay({ resolution: resolutionMs });
   histogram.enable();
   new Gauge({
     name: "parley_event_loop_delay_seconds",
@@ -33,8 +34,10 @@ export function createEventLoopDelayMetric(
     labelNames: ["quantile"],
     registers: [options.registry],
     collect() {
-      // The histogram records nanoseconds; with no sample yet its percentiles are 0.
-      const seconds = (ns: number) => (Number.isFinite(ns) ? ns / 1e9 : 0);
+      // The histogram records nanoseconds, and each sample includes the sampling timer's own
+      // period: subtract it so an idle loop reads 0. With no sample yet, percentiles are 0.
+      const seconds = (ns: number) =>
+        Number.isFinite(ns) ? Math.max(0, ns / 1e6 - resolutionMs) / 1e3 : 0;
       this.set({ quantile: "0.5" }, seconds(histogram.percentile(50)));
       this.set({ quantile: "0.99" }, seconds(histogram.percentile(99)));
       this.set({ quantile: "1" }, histogram.count > 0 ? seconds(histogram.max) : 0);

@@ -4,6 +4,7 @@
  * `/metrics`, the web client, and a graceful shutdown. Tests start it on port 0 with any engine.
  */
 
+import { setMaxListeners } from "node:events";
 import { readFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import {
@@ -78,6 +79,8 @@ const flushMs = 1_000;
 export function createGatewayServer(options: GatewayServerOptions): GatewayServer {
   const { engine, config, logger } = options;
   const shutdown = new AbortController();
+  // Every call in flight listens to this one signal: many listeners are expected, not a leak.
+  setMaxListeners(0, shutdown.signal);
   const health = createHealthService({ services: [InferenceService.typeName] });
   const reflection = createReflectionServices({ services: [InferenceService, Health] });
   const routes = (router: ConnectRouter) => {

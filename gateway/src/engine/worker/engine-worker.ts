@@ -23,20 +23,7 @@ function workerPort(): MessagePort {
 }
 
 const port = workerPort();
-/**
- * Messages to the main thread leave in batches: everything one synchronous stretch of work
- * produced (a decode step emits one event per sequence) crosses as one `postMessage`, because
- * each crossing costs the main thread an event dispatch and a structured clone.
- */
-let outbox: FromWorker[] = [];
-function post(message: FromWorker): void {
-  if (outbox.length === 0) queueMicrotask(flush);
-  outbox.push(message);
-}
-function flush(): void {
-  port.postMessage(outbox);
-  outbox = [];
-}
+const post = (message: FromWorker) => port.postMessage(message);
 const config = workerData as WorkerConfig;
 
 /**

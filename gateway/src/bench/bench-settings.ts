@@ -1,0 +1,120 @@
+/**
+ * @module The command line of `npm run bench` and the sizes of every scenario, full or `--quick`
+ * (the smoke-test sizes: one round, short runs, the built-in model only).
+ */
+import { parseArgs } from "node:util";
+import { defaultOutDir } from "./bench-paths.js";
+
+/** The scenarios, in the order they run. */
+export const scenarioNames = ["unary", "streaming", "wire-bytes", "engine", "scaling"] as const;
+export type ScenarioName = (typeof scenarioNames)[number];
+
+/** Everything a run is sized by. */
+export interface BenchSettings {
+  readonly quick: boolean;
+  readonly only: readonly ScenarioName[];
+  readonly outDir: string;
+  /** Profile the gateway (`--cpu-prof`) for every target it falls short of. */
+  readonly profile: boolean;
+  /** Rounds of the A/B alternation for throughput comparisons. */
+  readonly rounds: number;
+  readonly unary: {
+    readonly concurrency: readonly number[];
+    readonly durationMs: number;
+    /** Load before the first round, per system and protocol, to warm the JIT of both ends. */
+    readonly warmupMs: number;
+  };
+  readonly streaming: {
+    readonly streams: readonly number[];
+    readonly tokens: number;
+    readonly paceMs: number;
+    /** Fast runs end (open streams are cancelled) after this long. */
+    readonly fastWindowMs: number;
+    /** Paced runs end after this long, even when the gateway cannot keep the pace. */
+    readonly pacedWindowMs: number;
+    readonly pacedRounds: number;
+    readonly streamsPerConnection: number;
+  };
+  readonly wireBytes: { readonly shortTokens: number; readonly longTokens: number };
+  readonly engine: {
+    readonly largeModel: boolean;
+    readonly builtinTokens: number;
+    readonly largeTokens: number;
+  };
+  readonly scaling: {
+    readonly streams: readonly number[];
+    readonly builtinTokens: number;
+    readonly largeTokens: number;
+  };
+}
+
+/** The dimensions of the larger generated decoder (compute dominates its decode steps). */
+export const largeModelOptions = { hiddenSize: 512, layers: 8, vocabSize: 32_000 } as const;
+
+/**
+ * The synthetic pacing model: one tiny layer whose compute is negligible next to the 20 ms pace.
+ * Seed 1 because with it greedy decoding of the bench prompts runs on without end-of-sequence.
+ */
+export const pacingModelOptions = { hiddenSize: 16, layers: 1, vocabSize: 261, seed: 1 } as const;
+
+const usage = `usage: npm run bench -- [--quick] [--only ${scenarioNames.join(",")}] [--out DIR] [--no-profile]
+  --quick       smoke-test sizes: one round, short runs, built-in model only; does not touch docs/
+  --only LIST   run only these scenarios (comma-separated); does not touch docs/
+  --out DIR     where results.json, fixtures and profiles go (default test-output/bench)
+  --no-profile  skip the --cpu-prof runs for targets that fall short`;
+
+/** Parses the bench's arguments; throws with the usage on a bad one. */
+export function parseBenchArgs(argv: readonly string[]): BenchSettings | "help" {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    options: {
+      quick: { type: "boolean" },
+      only: { type: "string" },
+      out: { type: "string" },
+      "no-profile": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help === true) return "help";
+  const only = (values.only ?? scenarioNames.join(","))
+    .split(",")
+    .map((name) => name.trim())
+    .filter((name) => name.length > 0);
+  for (const name of only) {
+    if (!(scenarioNames as readonly string[]).includes(name)) {
+      throw new Error(`unknown scenario "${name}"\n${usage}`);
+    }
+  }
+  const quick = values.quick === true;
+  return {
+    quick,
+    only: only as ScenarioName[],
+    outDir: values.out ?? (quick ? `${defaultOutDir}/quick` : defaultOutDir),
+    profile: !quick && values["no-profile"] !== true,
+    rounds: quick ? 1 : 3,
+    unary: {
+      concurrency: [1, 16, 64],
+      durationMs: quick ? 150 : 700,
+      warmupMs: quick ? 150 : 1000,
+    },
+    streaming: {
+      streams: quick ? [1, 8] : [1, 64, 1000],
+      tokens: quick ? 32 : 256,
+      paceMs: 20,
+      fastWindowMs: quick ? 2000 : 3000,
+      pacedWindowMs: quick ? 3000 : 10_000,
+      pacedRounds: 1,
+      streamsPerConnection: 100,
+    },
+    wireBytes: { shortTokens: quick ? 8 : 64, longTokens: quick ? 32 : 256 },
+    engine: { largeModel: !quick, builtinTokens: quick ? 32 : 1024, largeTokens: 128 },
+    scaling: {
+      streams: quick ? [1, 2] : [1, 2, 4, 8, 16],
+      builtinTokens: quick ? 32 : 256,
+      largeTokens: 64,
+    },
+  };
+}
+
+export { usage as benchUsage };

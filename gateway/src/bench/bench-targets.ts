@@ -1,0 +1,209 @@
+/**
+ * @module The issue's targets, computed from one run's rows: each becomes PASS or SHORT (with by
+ * how much), REPORT for figures that have no pass mark, or NOT RUN when its scenario was left
+ * out. A SHORT names the profile plan that explains it.
+ */
+import type { BenchResults, StreamingRow, TargetRow, UnaryRow } from "./bench-results.js";
+
+/** Formats a number for tables: 3 significant digits, thousands separated. */
+export function fmt(value: number | null | undefined, digits = 3): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return "–";
+  if (Math.abs(value) >= 1000) return Math.round(value).toLocaleString("en-US");
+  return Number(value.toPrecision(digits)).toString();
+}
+
+function ratioTarget(
+  name: string,
+  minimum: number,
+  numerator: number | undefined,
+  denominator: number | undefined,
+  unit: string,
+  profile: string,
+): TargetRow {
+  if (numerator === undefined || denominator === undefined) {
+    return { name, target: `≥ ${minimum}`, value: "–", verdict: "NOT RUN", detail: "" };
+  }
+  const ratio = numerator / denominator;
+  const pass = ratio >= minimum;
+  return {
+    name,
+    target: `≥ ${minimum}`,
+    value: `${ratio.toFixed(2)} (${fmt(numerator)} ÷ ${fmt(denominator)} ${unit})`,
+    verdict: pass ? "PASS" : "SHORT",
+    detail: pass ? "" : `${((1 - ratio / minimum) * 100).toFixed(0)}% below the target ratio`,
+    ...(pass ? {} : { profile }),
+  };
+}
+
+const unaryRps = (rows: readonly UnaryRow[], system: string, concurrency: number) =>
+  rows.find(
+    (r) =>
+      r.system === system &&
+      r.protocol === "grpc" &&
+      r.client === "h2load" &&
+      r.concurrency === concurrency,
+  )?.requestsPerSecond.median;
+
+function streamRow(
+  rows: readonly StreamingRow[],
+  system: string,
+  mode: "fast" | "paced",
+  streams: number,
+): StreamingRow | undefined {
+  return rows.find(
+    (r) => r.system === system && r.protocol === "grpc" && r.mode === mode && r.streams === streams,
+  );
+}
+
+/** Computes the target table of a run. */
+export function computeTargets(results: BenchResults): TargetRow[] {
+  const { unary, streaming, wireBytes, engine, scaling } = results.scenarios;
+  const targets: TargetRow[] = [];
+  const unaryRows = unary?.rows ?? [];
+  const topConcurrency = Math.max(0, ...unaryRows.map((r) => r.concurrency));
+  targets.push(
+    ratioTarget(
+      `unary RPS, gateway gRPC ÷ grpc-js server (h2load, ${topConcurrency} concurrent)`,
+      1.0,
+      unaryRps(unaryRows, "gateway", topConcurrency),
+      unaryRps(unaryRows, "grpc-js", topConcurrency),
+      "req/s",
+      "unary",
+    ),
+    ratioTarget(
+      `unary RPS, gateway gRPC ÷ raw node:http2 ceiling (h2load, ${topConcurrency} concurrent)`,
+      0.6,
+      unaryRps(unaryRows, "gateway", topConcurrency),
+      unaryRps(unaryRows, "raw node:http2", topConcurrency),
+      "req/s",
+      "unary",
+    ),
+  );
+
+  const streamRows = streaming?.rows ?? [];
+  const fastLevels = streamRows.filter((r) => r.mode === "fast").map((r) => r.streams);
+  const midStreams = fastLevels.includes(64) ? 64 : Math.max(0, ...fastLevels);
+  targets.push(
+    ratioTarget(
+      `streaming token messages/s, gateway gRPC ÷ raw node:http2 ceiling (fast, ${midStreams} streams; counted in tokens, as the gateway may coalesce)`,
+      0.5,
+      streamRow(streamRows, "gateway", "fast", midStreams)?.tokensPerSecond.median,
+      streamRow(streamRows, "raw node:http2", "fast", midStreams)?.tokensPerSecond.median,
+      "tokens/s",
+      "streaming-fast",
+    ),
+  );
+  const pacedLevels = streamRows.filter((r) => r.mode === "paced").map((r) => r.streams);
+  const topPaced = Math.max(0, ...pacedLevels);
+  const paced = streamRow(streamRows, "gateway", "paced", topPaced);
+  if (paced === undefined) {
+    targets.push({
+      name: "gateway-added inter-token latency at 1,000 paced streams",
+      target: "p50 ≤ 0.2 ms, p99 ≤ 2 ms",
+      value: "–",
+      verdict: "NOT RUN",
+      detail: "",
+    });
+  } else {
+    const { p50, p99 } = paced.addedLatencyMs;
+    const pass = p50 <= 0.2 && p99 <= 2;
+    const ceiling = streamRow(streamRows, "raw node:http2", "paced", topPaced)?.addedLatencyMs;
+    targets.push({
+      name: `gateway-added inter-token latency, gRPC, ${topPaced} paced streams (engine → client)`,
+      target: "p50 ≤ 0.2 ms, p99 ≤ 2 ms",
+      value: `p50 ${fmt(p50)} ms, p99 ${fmt(p99)} ms (gap difference p50 ${fmt(paced.gapDifferenceMs.p50)}, p99 ${fmt(paced.gapDifferenceMs.p99)} ms)`,
+      verdict: pass ? "PASS" : "SHORT",
+      detail: pass
+        ? ""
+        : `p50 ${fmt(p50 / 0.2)}× and p99 ${fmt(p99 / 2)}× the target; the raw node:http2 ceiling adds p50 ${fmt(ceiling?.p50)}, p99 ${fmt(ceiling?.p99)} ms at the same fan-out`,
+      ...(pass ? {} : { profile: "streaming-paced" }),
+    });
+  }
+
+  const engineRows = engine?.rows ?? [];
+  const scalingRows = scaling?.rows ?? [];
+  const models = [...new Set([...engineRows, ...scalingRows].map((r) => r.model))];
+  for (const model of models.length > 0 ? models : ["built-in"]) {
+    const rate = (system: "gateway" | "ort-loop") =>
+      engineRows.find((r) => r.model === model && r.system === system)?.tokensPerSecond.median;
+    targets.push(
+      ratioTarget(
+        `single-stream tokens/s, gateway ÷ in-process ORT loop (${model})`,
+        0.95,
+        rate("gateway"),
+        rate("ort-loop"),
+        "tok/s",
+        model.startsWith("built") ? "engine" : "engine-large",
+      ),
+    );
+  }
+  for (const model of models.length > 0 ? models : ["built-in"]) {
+    const delays = [
+      ...engineRows
+        .filter((r) => r.model === model && r.system === "gateway")
+        .map((r) => r.eventLoopDelayP99Ms ?? 0),
+      ...scalingRows.filter((r) => r.model === model).map((r) => r.eventLoopDelayP99Ms),
+    ];
+    if (delays.length === 0) {
+      targets.push({
+        name: `event-loop delay p99 during generation (${model})`,
+        target: "< 5 ms",
+        value: "–",
+        verdict: "NOT RUN",
+        detail: "",
+      });
+      continue;
+    }
+    const worst = Math.max(...delays);
+    const waits = [
+      ...engineRows
+        .filter((r) => r.model === model && r.system === "gateway")
+        .map((r) => r.mainThreadWaitMsPerS ?? 0),
+      ...scalingRows.filter((r) => r.model === model).map((r) => r.mainThreadWaitMsPerS),
+    ];
+    targets.push({
+      name: `event-loop delay p99 during generation (${model}, worst configuration of scenarios 4-5)`,
+      target: "< 5 ms",
+      value: `${fmt(worst)} ms (main thread waited for a core up to ${fmt(Math.max(...waits))} ms/s)`,
+      verdict: worst < 5 ? "PASS" : "SHORT",
+      detail: worst < 5 ? "" : `${fmt(worst - 5)} ms over`,
+      ...(worst < 5 ? {} : { profile: model.startsWith("built") ? "engine" : "scaling-large" }),
+    });
+  }
+  const large = scalingRows.filter((r) => !r.model.startsWith("built"));
+  const at = (rows: typeof scalingRows, n: number) =>
+    rows.find((r) => r.streams === n)?.aggregateTokensPerSecond.median;
+  targets.push(
+    ratioTarget(
+      "aggregate tokens/s at 8 streams ÷ 1 stream (larger model)",
+      3,
+      at(large, 8),
+      at(large, 1),
+      "tok/s",
+      "scaling-large",
+    ),
+  );
+  const wire = (protocol: string) =>
+    wireBytes?.rows.find((r) => r.protocol === protocol && r.httpVersion === "2")
+      ?.marginalBytesPerToken;
+  const grpc = wire("grpc");
+  const json = wire("connect-json");
+  targets.push(
+    grpc === undefined || json === undefined
+      ? {
+          name: "wire bytes per token, gRPC ÷ Connect JSON",
+          target: "report (expected < 0.6)",
+          value: "–",
+          verdict: "NOT RUN",
+          detail: "",
+        }
+      : {
+          name: "wire bytes per token, gRPC ÷ Connect JSON (HTTP/2, marginal bytes per token)",
+          target: "report (expected < 0.6)",
+          value: `${(grpc / json).toFixed(2)} (${fmt(grpc)} ÷ ${fmt(json)} B)`,
+          verdict: "REPORT",
+          detail: grpc / json < 0.6 ? "as expected" : "above the expected 0.6",
+        },
+  );
+  return targets;
+}

@@ -1,0 +1,204 @@
+/**
+ * @module `npm run bench`: every comparison of issue 5 in one run. It generates the models it
+ * needs (cached), captures the payloads baselines serve from the real gateway, runs the selected
+ * scenarios with the compared systems alternating round by round, computes the targets, profiles
+ * the gateway for every target it falls short of, and writes results.json, the tables on stdout
+ * and (for a full run) docs/benchmarks.md.
+ */
+import { mkdir } from "node:fs/promises";
+import { arch, cpus, release, totalmem, type } from "node:os";
+import { join } from "node:path";
+import { builtinModelDir } from "../models/builtin/builtin-model.js";
+import { writeDecoderModel } from "../models/builtin/write-decoder-model.js";
+import type { BenchContext } from "./bench-context.js";
+import { captureFixtures, findLongPrompt, gatewayClient, saveFixtures } from "./bench-fixtures.js";
+import { benchmarksDoc, defaultOutDir } from "./bench-paths.js";
+import { profileGateway } from "./bench-profiles.js";
+import { figureTables, targetsTable, writeOutputs } from "./bench-report.js";
+import type { BenchResults, EngineRow, ScalingRow } from "./bench-results.js";
+import {
+  type BenchSettings,
+  benchUsage,
+  largeModelOptions,
+  pacingModelOptions,
+  parseBenchArgs,
+  scenarioNames,
+} from "./bench-settings.js";
+import { computeTargets } from "./bench-targets.js";
+import { type ChildSystem, startGateway, startLoadClient, startOrtLoop } from "./child-system.js";
+import { profilePlans } from "./profile-plans.js";
+import { runEngineScenario } from "./scenario-engine.js";
+import { runScalingScenario } from "./scenario-scaling.js";
+import { runStreamingScenario } from "./scenario-streaming.js";
+import { runUnaryScenario } from "./scenario-unary.js";
+import { runWireBytesScenario } from "./scenario-wire-bytes.js";
+
+/** Tokens of the captured stream: the streaming scenario's 256 messages. */
+const fixtureTokens = 256;
+
+const startedAt = performance.now();
+const log = (message: string) =>
+  console.log(
+    `[bench ${((performance.now() - startedAt) / 1000).toFixed(0).padStart(3)} s] ${message}`,
+  );
+
+/** The models scenarios 4 and 5 run on. */
+function modelsToRun(settings: BenchSettings, largeDir: string) {
+  const models = [
+    {
+      label: "built-in",
+      spec: "builtin",
+      dir: builtinModelDir(),
+      tokens: settings.engine.builtinTokens,
+      scalingTokens: settings.scaling.builtinTokens,
+    },
+  ];
+  if (settings.engine.largeModel) {
+    models.push({
+      label: "large (hidden 512, 8 layers, vocab 32k)",
+      spec: largeDir,
+      dir: largeDir,
+      tokens: settings.engine.largeTokens,
+      scalingTokens: settings.scaling.largeTokens,
+    });
+  }
+  return models;
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const parsed = parseBenchArgs(argv);
+  if (parsed === "help") {
+    console.log(benchUsage);
+    return;
+  }
+  const settings = parsed;
+  const selected = (name: (typeof scenarioNames)[number]) => settings.only.includes(name);
+  const scratchDir = join(settings.outDir, "scratch");
+  await mkdir(scratchDir, { recursive: true });
+  const modelCache = join(defaultOutDir, "models");
+  const pacingDir = join(modelCache, "pacing");
+  const largeDir = join(modelCache, "large");
+  await writeDecoderModel(pacingDir, pacingModelOptions);
+  if (settings.engine.largeModel && (selected("engine") || selected("scaling"))) {
+    log(`generating the larger model in ${largeDir} unless it is there`);
+    await writeDecoderModel(largeDir, largeModelOptions);
+  }
+
+  log("capturing fixtures from the gateway");
+  const fixturesPath = join(settings.outDir, "fixtures.json");
+  const setup = await startGateway({ name: "gateway-setup", models: ["builtin"] });
+  let builtinPrompt: string;
+  try {
+    const client = gatewayClient(setup.port);
+    builtinPrompt = await findLongPrompt(client, "", fixtureTokens);
+    await saveFixtures(fixturesPath, await captureFixtures(client, builtinPrompt, fixtureTokens));
+  } finally {
+    await setup.stop();
+  }
+
+  const loadClient = await startLoadClient();
+  let nextKey = 1_000_000;
+  const ctx: BenchContext = {
+    settings,
+    scratchDir,
+    fixturesPath,
+    models: { pacing: pacingDir, large: largeDir },
+    builtinPrompt,
+    client: loadClient,
+    log,
+    nextKeys(count) {
+      const first = nextKey;
+      nextKey += count;
+      return first;
+    },
+  };
+  const results: BenchResults = {
+    command: `npm run bench${argv.length > 0 ? ` -- ${argv.join(" ")}` : ""}`,
+    date: new Date().toISOString(),
+    durationS: 0,
+    machine: {
+      cpuModel: cpus()[0]?.model ?? "unknown",
+      cores: cpus().length,
+      node: process.version,
+      platform: `${type()} ${release()} ${arch()}`,
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+    },
+    quick: settings.quick,
+    rounds: settings.rounds,
+    scenarios: {},
+    targets: [],
+    profiles: [],
+  };
+  let largePrompt: string | undefined;
+  try {
+    if (selected("unary")) results.scenarios.unary = await runUnaryScenario(ctx);
+    if (selected("streaming")) results.scenarios.streaming = await runStreamingScenario(ctx);
+    if (selected("wire-bytes")) results.scenarios.wireBytes = await runWireBytesScenario(ctx);
+    if (selected("engine") || selected("scaling")) {
+      const engineRows: EngineRow[] = [];
+      const scalingRows: ScalingRow[] = [];
+      for (const model of modelsToRun(settings, largeDir)) {
+        log(`model ${model.label}: starting the gateway`);
+        const gateway = await startGateway({
+          name: `gateway-${model.label}`,
+          models: [model.spec],
+        });
+        let ortLoop: ChildSystem | undefined;
+        try {
+          const tokens = Math.max(model.tokens, model.scalingTokens);
+          const prompt =
+            model.spec === "builtin" && tokens <= fixtureTokens
+              ? builtinPrompt
+              : await findLongPrompt(gatewayClient(gateway.port), "", tokens);
+          if (model.spec !== "builtin") largePrompt = prompt;
+          const underTest = { label: model.label, gateway, prompt };
+          if (selected("engine")) {
+            ortLoop = await startOrtLoop(model.dir);
+            engineRows.push(...(await runEngineScenario(ctx, underTest, ortLoop, model.tokens)));
+            await ortLoop.stop();
+          }
+          if (selected("scaling")) {
+            scalingRows.push(...(await runScalingScenario(ctx, underTest, model.scalingTokens)));
+          }
+        } finally {
+          await Promise.all([gateway.stop(), ortLoop?.stop()]);
+        }
+      }
+      if (selected("engine")) results.scenarios.engine = { rows: engineRows };
+      if (selected("scaling")) results.scenarios.scaling = { rows: scalingRows };
+    }
+
+    results.targets = computeTargets(results);
+    if (settings.profile) {
+      const plans = profilePlans(ctx, largePrompt);
+      const keys = [
+        ...new Set(results.targets.flatMap((t) => (t.profile === undefined ? [] : [t.profile]))),
+      ];
+      for (const key of keys) {
+        const plan = plans.get(key);
+        if (plan !== undefined)
+          results.profiles.push(...(await profileGateway(ctx, settings.outDir, plan)));
+      }
+    }
+  } finally {
+    await loadClient.stop();
+  }
+
+  results.durationS = (performance.now() - startedAt) / 1000;
+  const fullRun = !settings.quick && settings.only.length === scenarioNames.length;
+  const jsonPath = join(settings.outDir, "results.json");
+  await writeOutputs(results, jsonPath, fullRun ? benchmarksDoc : undefined);
+  console.log(
+    `\n## Targets\n\n${targetsTable(results)}\n\n## Figures\n\n${figureTables(results)}\n`,
+  );
+  log(`wrote ${jsonPath}${fullRun ? ` and ${benchmarksDoc}` : ""}`);
+}
+
+try {
+  await main(process.argv.slice(2));
+} catch (error) {
+  console.error(
+    `bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+  );
+  process.exitCode = 1;
+}

@@ -1,0 +1,286 @@
+/**
+ * @module Scenario 1, protocol cost: `ListModels` (no model work) at 1, 16 and 64 concurrent
+ * calls, through the gateway over each protocol and against baselines serving the same response:
+ * a bare `node:http2` server with pre-encoded bytes (the ceiling), a grpc-js server, a Fastify
+ * JSON endpoint, and connect-node's own `connectNodeAdapter` on a bare `node:http2` server (the
+ * library the gateway is built on, without the gateway around it). Load comes from h2load (one HTTP/2 connection with N streams, or N
+ * HTTP/1.1 connections) and from connect-node clients. Systems alternate run by run, round after
+ * round; CPU per request is read from each process.
+ */
+import type { BenchContext } from "./bench-context.js";
+import { measured } from "./bench-context.js";
+import { fixturesAsJson, loadFixtures } from "./bench-fixtures.js";
+import type { UnaryRow } from "./bench-results.js";
+import { type ChildSystem, startBaseline, startGateway } from "./child-system.js";
+import { runH2load } from "./h2load-runner.js";
+import { listModelsBody, methodPath, requestHeaders, type WireProtocol } from "./rpc-wire.js";
+import { median, roundFigure } from "./summary-stats.js";
+import { checkUnary, type UnaryProbe } from "./unary-check.js";
+import type { UnaryLoadResult } from "./unary-load.js";
+
+interface H2loadCase {
+  readonly system: ChildSystem;
+  readonly systemName: string;
+  readonly protocol: string;
+  readonly probe: UnaryProbe;
+}
+
+interface NodeCase {
+  readonly system: ChildSystem;
+  readonly systemName: string;
+  readonly protocol: WireProtocol;
+  readonly httpVersion: "1.1" | "2";
+}
+
+interface Sample {
+  readonly rps: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly serverCpu: number;
+  readonly mainCpu: number;
+  readonly clientCpu: number;
+  readonly errors: number;
+}
+
+const formats: Record<WireProtocol, UnaryProbe["format"]> = {
+  grpc: "grpc",
+  "grpc-web": "grpc-web",
+  "connect-proto": "binary",
+  "connect-json": "json",
+};
+
+function rpcProbe(system: ChildSystem, protocol: WireProtocol, http1: boolean): UnaryProbe {
+  return {
+    label: `${system.name} ${protocol}${http1 ? " HTTP/1.1" : ""}`,
+    port: system.port,
+    path: methodPath("ListModels"),
+    headers: requestHeaders(protocol, false),
+    body: listModelsBody(protocol),
+    http1,
+    format: formats[protocol],
+  };
+}
+
+/** Runs scenario 1. */
+export async function runUnaryScenario(
+  ctx: BenchContext,
+): Promise<{ rows: UnaryRow[]; statusChecks: string[] }> {
+  const { settings } = ctx;
+  const fixtures = await loadFixtures(ctx.fixturesPath);
+  const expected = {
+    binary: fixtures.listModelsResponse,
+    json: fixturesAsJson(fixtures).listModelsResponse,
+  };
+  const gateway = await startGateway({ name: "gateway", models: ["builtin"] });
+  const raw = await startBaseline("raw-h2", ctx.fixturesPath);
+  const grpcJs = await startBaseline("grpc-js", ctx.fixturesPath);
+  const fastify = await startBaseline("fastify", ctx.fixturesPath);
+  const connectNode = await startBaseline("connect-node", ctx.fixturesPath);
+  try {
+    const h2loadCases: H2loadCase[] = [
+      {
+        system: gateway,
+        systemName: "gateway",
+        protocol: "grpc",
+        probe: rpcProbe(gateway, "grpc", false),
+      },
+      {
+        system: raw,
+        systemName: "raw node:http2",
+        protocol: "grpc",
+        probe: rpcProbe(raw, "grpc", false),
+      },
+      {
+        system: grpcJs,
+        systemName: "grpc-js",
+        protocol: "grpc",
+        probe: rpcProbe(grpcJs, "grpc", false),
+      },
+      {
+        system: connectNode,
+        systemName: "connectNodeAdapter",
+        protocol: "grpc",
+        probe: rpcProbe(connectNode, "grpc", false),
+      },
+      {
+        system: gateway,
+        systemName: "gateway",
+        protocol: "grpc-web",
+        probe: rpcProbe(gateway, "grpc-web", false),
+      },
+      {
+        system: gateway,
+        systemName: "gateway",
+        protocol: "connect-proto",
+        probe: rpcProbe(gateway, "connect-proto", false),
+      },
+      {
+        system: connectNode,
+        systemName: "connectNodeAdapter",
+        protocol: "connect-proto",
+        probe: rpcProbe(connectNode, "connect-proto", false),
+      },
+      {
+        system: gateway,
+        systemName: "gateway",
+        protocol: "connect-json",
+        probe: rpcProbe(gateway, "connect-json", false),
+      },
+      {
+        system: gateway,
+        systemName: "gateway",
+        protocol: "connect-json",
+        probe: rpcProbe(gateway, "connect-json", true),
+      },
+      {
+        system: fastify,
+        systemName: "fastify",
+        protocol: "rest-json",
+        probe: {
+          label: "fastify GET /v1/models",
+          port: fastify.port,
+          path: "/v1/models",
+          headers: {},
+          body: undefined,
+          http1: true,
+          format: "json",
+        },
+      },
+    ];
+    const nodeCases: NodeCase[] = [
+      { system: gateway, systemName: "gateway", protocol: "grpc", httpVersion: "2" },
+      { system: grpcJs, systemName: "grpc-js", protocol: "grpc", httpVersion: "2" },
+      { system: gateway, systemName: "gateway", protocol: "grpc-web", httpVersion: "1.1" },
+      { system: gateway, systemName: "gateway", protocol: "connect-proto", httpVersion: "2" },
+      { system: gateway, systemName: "gateway", protocol: "connect-json", httpVersion: "1.1" },
+    ];
+
+    const statusChecks: string[] = [];
+    for (const c of h2loadCases) {
+      statusChecks.push(`${c.probe.label}: ${await checkUnary(c.probe, expected)}`);
+    }
+    const h2load = (c: H2loadCase, concurrency: number, durationMs: number) =>
+      runH2load({
+        url: `http://127.0.0.1:${c.probe.port}${c.probe.path}`,
+        headers: c.probe.headers,
+        body: c.probe.body,
+        concurrency,
+        http1: c.probe.http1,
+        durationMs,
+        scratchDir: ctx.scratchDir,
+      });
+    const nodeLoad = (c: NodeCase, concurrency: number, durationMs: number, warmupMs: number) =>
+      ctx.client.request<UnaryLoadResult>({
+        type: "unary",
+        job: {
+          protocol: c.protocol,
+          httpVersion: c.httpVersion,
+          port: c.system.port,
+          concurrency,
+          warmupMs,
+          durationMs,
+        },
+      });
+
+    ctx.log("unary: warming up every system and protocol");
+    for (const c of h2loadCases) await h2load(c, 16, settings.unary.warmupMs);
+    for (const c of nodeCases) await nodeLoad(c, 16, settings.unary.warmupMs / 2, 0);
+
+    const samples = new Map<string, Sample[]>();
+    const push = (key: string, sample: Sample) =>
+      samples.set(key, [...(samples.get(key) ?? []), sample]);
+    const h2loadKey = (c: H2loadCase, n: number) => `h2load|${c.probe.label}|${n}`;
+    const nodeKey = (c: NodeCase, n: number) =>
+      `node|${c.systemName}|${c.protocol}|${c.httpVersion}|${n}`;
+    for (let round = 1; round <= settings.rounds; round++) {
+      for (const concurrency of settings.unary.concurrency) {
+        ctx.log(`unary: round ${round}/${settings.rounds}, ${concurrency} concurrent`);
+        for (const c of h2loadCases) {
+          const { result, delta } = await measured(c.system, () =>
+            h2load(c, concurrency, settings.unary.durationMs),
+          );
+          const n = Math.max(1, result.requests);
+          push(h2loadKey(c, concurrency), {
+            rps: result.requestsPerSecond,
+            p50: result.latencyMs.p50,
+            p99: result.latencyMs.p99,
+            serverCpu: delta.cpuUs / n,
+            mainCpu: delta.mainThreadCpuUs / n,
+            clientCpu: result.clientCpuUs / n,
+            errors: result.failed,
+          });
+        }
+        for (const c of nodeCases) {
+          const { result, delta } = await measured(c.system, () =>
+            nodeLoad(c, concurrency, settings.unary.durationMs, 0),
+          );
+          const n = Math.max(1, result.requests);
+          push(nodeKey(c, concurrency), {
+            rps: result.requestsPerSecond,
+            p50: result.latencyMs.p50,
+            p99: result.latencyMs.p99,
+            serverCpu: delta.cpuUs / n,
+            mainCpu: delta.mainThreadCpuUs / n,
+            clientCpu: result.clientCpuUs / n,
+            errors: result.errors,
+          });
+        }
+      }
+    }
+
+    const row = (
+      base: Omit<
+        UnaryRow,
+        | "requestsPerSecond"
+        | "latencyMs"
+        | "serverCpuUsPerRequest"
+        | "serverMainThreadCpuUsPerRequest"
+        | "clientCpuUsPerRequest"
+        | "errors"
+      >,
+      list: readonly Sample[],
+    ): UnaryRow => ({
+      ...base,
+      requestsPerSecond: roundFigure(list.map((s) => s.rps)),
+      latencyMs: { p50: median(list.map((s) => s.p50)), p99: median(list.map((s) => s.p99)) },
+      serverCpuUsPerRequest: median(list.map((s) => s.serverCpu)),
+      serverMainThreadCpuUsPerRequest: median(list.map((s) => s.mainCpu)),
+      clientCpuUsPerRequest: median(list.map((s) => s.clientCpu)),
+      errors: list.reduce((sum, s) => sum + s.errors, 0),
+    });
+    const rows: UnaryRow[] = [];
+    for (const concurrency of settings.unary.concurrency) {
+      for (const c of h2loadCases) {
+        rows.push(
+          row(
+            {
+              system: c.systemName,
+              protocol: c.protocol,
+              client: "h2load",
+              httpVersion: c.probe.http1 ? "1.1" : "2",
+              concurrency,
+            },
+            samples.get(h2loadKey(c, concurrency)) ?? [],
+          ),
+        );
+      }
+      for (const c of nodeCases) {
+        rows.push(
+          row(
+            {
+              system: c.systemName,
+              protocol: c.protocol,
+              client: "connect-node",
+              httpVersion: c.httpVersion,
+              concurrency,
+            },
+            samples.get(nodeKey(c, concurrency)) ?? [],
+          ),
+        );
+      }
+    }
+    return { rows, statusChecks };
+  } finally {
+    await Promise.all([gateway, raw, grpcJs, fastify, connectNode].map((s) => s.stop()));
+  }
+}
