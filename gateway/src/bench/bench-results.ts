@@ -26,14 +26,10 @@ export interface UnaryRow {
   readonly errors: number;
 }
 
-/** Scenario 2: one system, protocol, mode and fan-out. */
-export interface StreamingRow {
-  readonly system: string;
-  readonly protocol: string;
-  readonly mode: "fast" | "paced";
-  readonly streams: number;
+/** Scenario 2: the figures of one streaming run. */
+export interface StreamSample {
   /** Tokens delivered per second (baselines send one token per message). */
-  readonly tokensPerSecond: RoundFigure;
+  readonly tokensPerSecond: number;
   /** Messages carrying tokens per second: fewer than tokens when the gateway coalesced. */
   readonly messagesPerSecond: number;
   readonly tokensPerStream: number;
@@ -57,6 +53,16 @@ export interface StreamingRow {
   readonly mainThreadWaitMsPerS: number;
   readonly failed: number;
   readonly failures: readonly string[];
+}
+
+/** Scenario 2: one system, protocol, mode and fan-out; throughput as a median over rounds. */
+export interface StreamingRow extends Omit<StreamSample, "tokensPerSecond"> {
+  readonly system: string;
+  readonly protocol: string;
+  readonly mode: "fast" | "paced";
+  readonly streams: number;
+  /** Tokens delivered per second (baselines send one token per message). */
+  readonly tokensPerSecond: RoundFigure;
 }
 
 /** Scenario 3: bytes on the wire for one protocol. */

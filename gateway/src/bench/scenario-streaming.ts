@@ -10,10 +10,10 @@
 import type { BenchContext } from "./bench-context.js";
 import { measured } from "./bench-context.js";
 import { findLongPrompt, gatewayClient } from "./bench-fixtures.js";
-import type { StreamingRow } from "./bench-results.js";
+import type { StreamingRow, StreamSample } from "./bench-results.js";
 import { type ChildSystem, startBaseline, startGateway } from "./child-system.js";
 import type { StreamLoadResult, StreamTarget } from "./stream-load.js";
-import { type StreamSample, streamSample } from "./stream-metrics.js";
+import { streamSample } from "./stream-metrics.js";
 import { median, roundFigure } from "./summary-stats.js";
 
 /** Admission limits for 1,000 streams: the defaults (16 in the batch, 64 queued) refuse most. */

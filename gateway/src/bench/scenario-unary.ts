@@ -8,7 +8,7 @@
  * round; CPU per request is read from each process.
  */
 import type { BenchContext } from "./bench-context.js";
-import { measured } from "./bench-context.js";
+import { measured, type StatsDelta } from "./bench-context.js";
 import { fixturesAsJson, loadFixtures } from "./bench-fixtures.js";
 import type { UnaryRow } from "./bench-results.js";
 import { type ChildSystem, startBaseline, startGateway } from "./child-system.js";
@@ -40,6 +40,28 @@ interface Sample {
   readonly mainCpu: number;
   readonly clientCpu: number;
   readonly errors: number;
+}
+
+/** What both load generators report, per run. */
+interface LoadFigures {
+  readonly requests: number;
+  readonly requestsPerSecond: number;
+  readonly latencyMs: { readonly p50: number; readonly p99: number };
+  readonly clientCpuUs: number;
+}
+
+/** One run's figures, CPU divided per request. */
+function perRequest(result: LoadFigures, delta: StatsDelta, errors: number): Sample {
+  const n = Math.max(1, result.requests);
+  return {
+    rps: result.requestsPerSecond,
+    p50: result.latencyMs.p50,
+    p99: result.latencyMs.p99,
+    serverCpu: delta.cpuUs / n,
+    mainCpu: delta.mainThreadCpuUs / n,
+    clientCpu: result.clientCpuUs / n,
+    errors,
+  };
 }
 
 const formats: Record<WireProtocol, UnaryProbe["format"]> = {
@@ -199,31 +221,13 @@ export async function runUnaryScenario(
           const { result, delta } = await measured(c.system, () =>
             h2load(c, concurrency, settings.unary.durationMs),
           );
-          const n = Math.max(1, result.requests);
-          push(h2loadKey(c, concurrency), {
-            rps: result.requestsPerSecond,
-            p50: result.latencyMs.p50,
-            p99: result.latencyMs.p99,
-            serverCpu: delta.cpuUs / n,
-            mainCpu: delta.mainThreadCpuUs / n,
-            clientCpu: result.clientCpuUs / n,
-            errors: result.failed,
-          });
+          push(h2loadKey(c, concurrency), perRequest(result, delta, result.failed));
         }
         for (const c of nodeCases) {
           const { result, delta } = await measured(c.system, () =>
             nodeLoad(c, concurrency, settings.unary.durationMs, 0),
           );
-          const n = Math.max(1, result.requests);
-          push(nodeKey(c, concurrency), {
-            rps: result.requestsPerSecond,
-            p50: result.latencyMs.p50,
-            p99: result.latencyMs.p99,
-            serverCpu: delta.cpuUs / n,
-            mainCpu: delta.mainThreadCpuUs / n,
-            clientCpu: result.clientCpuUs / n,
-            errors: result.errors,
-          });
+          push(nodeKey(c, concurrency), perRequest(result, delta, result.errors));
         }
       }
     }

@@ -5,30 +5,9 @@
  * difference is the time the serving stack (and the client's own reading) added to each token.
  */
 import type { StatsDelta } from "./bench-context.js";
-import type { Quantiles } from "./bench-results.js";
+import type { Quantiles, StreamSample } from "./bench-results.js";
 import type { StreamLoadResult } from "./stream-load.js";
 import { distribution } from "./summary-stats.js";
-
-/** The figures of one run. */
-export interface StreamSample {
-  readonly tokensPerSecond: number;
-  readonly messagesPerSecond: number;
-  readonly tokensPerStream: number;
-  readonly ttfbMs: Quantiles;
-  readonly ttftMs: Quantiles;
-  readonly addedLatencyMs: Quantiles;
-  readonly gapDifferenceMs: Quantiles;
-  readonly serverGapMs: Quantiles;
-  readonly clientGapMs: Quantiles;
-  readonly rssPerStreamKiB: number | null;
-  readonly serverCpuUsPerToken: number;
-  readonly serverMainThreadCpuUsPerToken: number;
-  readonly clientCpuUsPerToken: number;
-  readonly eventLoopDelayP99Ms: number;
-  readonly mainThreadWaitMsPerS: number;
-  readonly failed: number;
-  readonly failures: readonly string[];
-}
 
 function quantiles(values: ArrayLike<number>): Quantiles {
   const { p50, p99 } = distribution(values);
