@@ -24,7 +24,7 @@ export interface EngineOptions {
   readonly intraOpThreads?: number;
   /** Tokens generated when a request sets no max_tokens. @default 256 */
   readonly defaultMaxTokens?: number;
-  /** Prompt tokens per prefill step, so prefills interleave with decoding. @default 128 */
+  /** Prompt tokens prefilled per decode turn, so prefills interleave with decoding. @default 128 */
   readonly prefillChunkTokens?: number;
   /** Events buffered per generation before its worker pauses it. @default 16 */
   readonly creditWindow?: number;

@@ -10,7 +10,7 @@ export interface WorkerConfig {
   readonly modelDir: string;
   readonly variant: string | undefined;
   readonly intraOpThreads: number;
-  /** The most prompt tokens one prefill step processes, so prefills cannot starve decoding. */
+  /** The most prompt tokens prefilled per decode turn, so prefills cannot starve decoding. */
   readonly prefillChunkTokens: number;
   readonly defaultMaxTokens: number;
 }

@@ -1,9 +1,9 @@
 /**
- * @module The worker's decode loop with continuous batching. Each turn it runs at most one
- * prefill chunk (bounded, so a long prompt cannot starve sequences already decoding) and then one
- * decode step over every active sequence in a single `session.run`: left padding, the attention
- * mask and per-sequence positions keep the rows independent. Sequences join and leave between
- * steps; the batch KV cache is rebuilt only when its membership changes.
+ * @module The worker's decode loop with continuous batching. Each turn it prefills waiting
+ * prompts up to a token budget (so a long prompt cannot starve sequences already decoding), then
+ * runs one decode step over every active sequence in a single `session.run`: left padding, the
+ * attention mask and per-sequence positions keep the rows independent. Sequences join and leave
+ * between steps; the batch KV cache is rebuilt only when its membership changes.
  */
 import type { FromWorker } from "../worker-protocol.js";
 import type { DecoderSession } from "./decoder-session.js";
@@ -63,12 +63,11 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
     if (event.type === "finished") sequences.delete(sequence.id);
   }
 
-  async function prefillStep(sequence: Sequence): Promise<void> {
+  /** Runs one prefill chunk of at most `budget` tokens (whole prompts on unchunkable graphs). */
+  async function prefillStep(sequence: Sequence, budget: number): Promise<number> {
     const start = sequence.prefilled;
     const remaining = sequence.promptIds.length - start;
-    const count = session.supportsChunkedPrefill
-      ? Math.min(options.prefillChunkTokens, remaining)
-      : remaining;
+    const count = session.supportsChunkedPrefill ? Math.min(budget, remaining) : remaining;
     const inputIds = new BigInt64Array(count);
     const positionIds = new BigInt64Array(count);
     for (let i = 0; i < count; i++) {
@@ -91,6 +90,22 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
       // By identity: a cancel during the run may already have taken it out of the queue.
       removeFromPrefillQueue(sequence);
       if (!sequence.done) emit(sequence, sequence.sampler.sample(out.logits[0] as Float32Array));
+    }
+    return count;
+  }
+
+  /**
+   * Prefills waiting prompts, first come first served, up to one step's token budget: several
+   * short prompts start in the same turn (time to first token under load), while a long one
+   * is split so the decodes already running wait at most one budget's worth of work.
+   */
+  async function prefillTurn(): Promise<void> {
+    let budget = options.prefillChunkTokens;
+    for (let next = prefillQueue[0]; next !== undefined && budget > 0; next = prefillQueue[0]) {
+      const whole = next.promptIds.length - next.prefilled;
+      const fits = session.supportsChunkedPrefill || whole <= budget;
+      if (!fits && budget < options.prefillChunkTokens) break;
+      budget -= await prefillStep(next, budget);
     }
   }
 
@@ -183,8 +198,7 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
     async run(): Promise<never> {
       for (;;) {
         try {
-          const next = prefillQueue[0];
-          if (next !== undefined) await prefillStep(next);
+          await prefillTurn();
           regroup();
           if (rows.length > 0) await decodeStep();
           if (prefillQueue.length === 0 && ![...sequences.values()].some((s) => s.decodable)) {
