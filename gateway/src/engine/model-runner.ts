@@ -51,6 +51,9 @@ interface Tracked {
   readonly detach: () => void;
 }
 
+/** How long a worker gets to finish its step and exit before it is terminated. */
+const workerStopTimeoutMs = 30_000;
+
 /** Maps an abort reason to the error the caller's generator throws. */
 function abortError(reason: unknown): EngineError {
   const timedOut =
@@ -89,6 +92,24 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
   let drained: (() => void) | undefined;
 
   const send = (message: ToWorker) => worker.postMessage(message);
+
+  /**
+   * Asks the worker to end after its current step. `worker.terminate()` during a
+   * `session.run` aborts the whole process from native code, so it is only the last resort
+   * for a worker that does not answer.
+   */
+  async function stopWorker(): Promise<void> {
+    if (dead !== undefined) return;
+    const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+    send({ type: "shutdown" });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<"late">((resolve) => {
+      timer = setTimeout(() => resolve("late"), workerStopTimeoutMs);
+    });
+    const outcome = await Promise.race([exited, late]);
+    clearTimeout(timer);
+    if (outcome === "late") await worker.terminate();
+  }
 
   function updateGauges(): void {
     metrics.inFlight.set(labels, active);
@@ -296,7 +317,7 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
       for (const entry of [...tracked.values()]) {
         cancel(entry, new EngineError("unavailable", "the gateway shut down before this finished"));
       }
-      await worker.terminate();
+      await stopWorker();
     },
   };
 }

@@ -31,7 +31,9 @@ export type ToWorker =
   /** Stop generating `id` and free its KV cache; the worker answers `released`. */
   | { readonly type: "cancel"; readonly id: number }
   /** The consumer of `id` took `count` more events: it may send that many more. */
-  | { readonly type: "credit"; readonly id: number; readonly count: number };
+  | { readonly type: "credit"; readonly id: number; readonly count: number }
+  /** Finish the step under way, release the session and end the thread. */
+  | { readonly type: "shutdown" };
 
 /** What the worker learned about its model when it loaded it. */
 export interface WorkerModelFacts {

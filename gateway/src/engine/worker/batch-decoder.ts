@@ -26,8 +26,10 @@ export interface BatchDecoder {
   cancel(id: number): void;
   /** Gives a sequence more credit; a paused sequence rejoins the batch. */
   credit(id: number, count: number): void;
-  /** Runs until the process ends. */
-  run(): Promise<never>;
+  /** Runs until `stop()`; resolves between steps, never during one. */
+  run(): Promise<void>;
+  /** Ends `run()` after the step under way. */
+  stop(): void;
 }
 
 /** Creates the decode loop. */
@@ -41,6 +43,7 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
   let rows: Sequence[] = [];
   let batchKv: KvCache = emptyKvCache(layout, 0);
   let wake: (() => void) | undefined;
+  let stopped = false;
 
   function notify(): void {
     wake?.();
@@ -195,13 +198,19 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
       sequence.credits += count;
       notify();
     },
-    async run(): Promise<never> {
-      for (;;) {
+    stop() {
+      stopped = true;
+      notify();
+    },
+    async run(): Promise<void> {
+      while (!stopped) {
         try {
           await prefillTurn();
           regroup();
           if (rows.length > 0) await decodeStep();
-          if (prefillQueue.length === 0 && ![...sequences.values()].some((s) => s.decodable)) {
+          const idle =
+            prefillQueue.length === 0 && ![...sequences.values()].some((s) => s.decodable);
+          if (idle && !stopped) {
             await new Promise<void>((resolve) => {
               wake = resolve;
             });

@@ -109,6 +109,9 @@ async function start(): Promise<void> {
       case "credit":
         decoder.credit(message.id, message.count);
         break;
+      case "shutdown":
+        decoder.stop();
+        break;
     }
   });
 
@@ -122,6 +125,10 @@ async function start(): Promise<void> {
     },
   });
   await decoder.run();
+  // Ending on our own, between steps, is what keeps the process alive: terminating a thread
+  // while onnxruntime's native code runs aborts the whole process.
+  await session.release();
+  process.exit(0);
 }
 
 start().catch((cause: unknown) => {
