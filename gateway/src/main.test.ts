@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { FinishReason, InferenceService } from "@parley/gen/inference/v1/inference_pb";
+import { findLongGeneration } from "./server/testing/find-long-generation.js";
 
 const mainScript = fileURLToPath(new URL("./main.js", import.meta.url));
 
@@ -62,20 +63,14 @@ describe("parley (the process)", () => {
     try {
       const client = createClient(InferenceService, createGrpcTransport({ baseUrl: gateway.url }));
       // A sampled generation long enough to still run when the signal arrives.
-      const sampled = { prompt: "Once upon a time", maxTokens: 2000, temperature: 1.5 };
-      let long: { seed: bigint; tokens: number } | undefined;
-      for (let seed = 1n; seed <= 10n && long === undefined; seed++) {
-        const { usage } = await client.generate({ ...sampled, seed });
-        if ((usage?.completionTokens ?? 0) >= 200)
-          long = { seed, tokens: usage?.completionTokens ?? 0 };
-      }
+      const long = await findLongGeneration(client, "Once upon a time");
       assert.ok(long, "one of seeds 1..10 generates 200 tokens or more");
 
       let text = "";
       let tokens = 0;
       let finishReason = FinishReason.UNSPECIFIED;
       let signalled = false;
-      for await (const message of client.generateStream({ ...sampled, seed: long.seed })) {
+      for await (const message of client.generateStream(long.request)) {
         if (!signalled) {
           // The call is accepted (this is its first message): stop the process now.
           gateway.child.kill("SIGTERM");

@@ -21,6 +21,7 @@ import { resolveModelSource } from "../models/resolve-model-source.js";
 import { createLogger } from "../observability/logger.js";
 import { createMetricsRegistry } from "../observability/metrics-registry.js";
 import { createGatewayServer, type GatewayServer } from "./create-gateway-server.js";
+import { findLongGeneration } from "./testing/find-long-generation.js";
 import { parseJsonStream } from "./testing/parse-json-stream.js";
 import { bufBin, repoRoot, runCommand } from "./testing/run-command.js";
 import { type CertificateFiles, createSelfSignedCert } from "./testing/self-signed-cert.js";
@@ -234,14 +235,8 @@ describe("interop on the real engine", () => {
 
     it("stops generating when the client cancels, and reports it", async () => {
       const client = createClient(InferenceService, createGrpcTransport({ baseUrl: base }));
-      // A sampled generation long enough to be cut off: the first seed that runs 200+ tokens.
-      const sampled = { prompt, maxTokens: 2000, temperature: 1.5 };
-      let long: { seed: bigint; tokens: number } | undefined;
-      for (let seed = 1n; seed <= 10n && long === undefined; seed++) {
-        const { usage } = await client.generate({ ...sampled, seed });
-        if ((usage?.completionTokens ?? 0) >= 200)
-          long = { seed, tokens: usage?.completionTokens ?? 0 };
-      }
+      // A sampled generation long enough to be cut off.
+      const long = await findLongGeneration(client, prompt);
       assert.ok(long, "one of seeds 1..10 generates 200 tokens or more");
       const metric = async (name: string) => {
         const text = await (await fetch(`${base}/metrics`)).text();
@@ -255,10 +250,7 @@ describe("interop on the real engine", () => {
       const controller = new AbortController();
       let received = 0;
       const error = await (async () => {
-        for await (const _ of client.generateStream(
-          { ...sampled, seed: long.seed },
-          { signal: controller.signal },
-        )) {
+        for await (const _ of client.generateStream(long.request, { signal: controller.signal })) {
           if (++received === 3) controller.abort();
         }
       })().catch((e: unknown) => ConnectError.from(e));
