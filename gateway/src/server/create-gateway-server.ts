@@ -11,10 +11,13 @@ import {
   createServer as createH2cServer,
   createSecureServer,
   type Http2SecureServer,
+  type Http2Server,
+  type IncomingHttpHeaders,
   type ServerHttp2Session,
+  type ServerHttp2Stream,
 } from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { Health } from "@parley/gen/grpc/health/v1/health_pb";
 import { InferenceService } from "@parley/gen/inference/v1/inference_pb";
 import type { Logger } from "pino";
@@ -24,11 +27,17 @@ import { createEventLoopDelayMetric } from "../observability/event-loop-delay.js
 import { createRpcMetrics } from "../observability/rpc-metrics.js";
 import { createInferenceService } from "../service/inference-service.js";
 import { createCorsPolicy } from "./cors-policy.js";
-import { createRpcHandler, type NodeRequest, type NodeResponse } from "./create-rpc-handler.js";
+import {
+  createRpcHandler,
+  type NodeRequest,
+  type NodeResponse,
+  type RpcHandler,
+} from "./create-rpc-handler.js";
 import { createSniffingListener } from "./create-sniffing-listener.js";
 import { createHealthService } from "./health-service.js";
 import { createMetricsEndpoint } from "./metrics-endpoint.js";
 import { createReflectionServices } from "./reflection-service.js";
+import { rpcService } from "./rpc-service.js";
 import { createStaticFiles } from "./static-files.js";
 
 /** What the server needs from the gateway's configuration. */
@@ -83,14 +92,13 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   setMaxListeners(0, shutdown.signal);
   const health = createHealthService({ services: [InferenceService.typeName] });
   const reflection = createReflectionServices({ services: [InferenceService, Health] });
-  const routes = (router: ConnectRouter) => {
-    router.service(InferenceService, createInferenceService({ engine }));
-    router.service(health.service, health.implementation);
-    router.service(reflection.v1[0], reflection.v1[1]);
-    router.service(reflection.v1alpha[0], reflection.v1alpha[1]);
-  };
   const rpc = createRpcHandler({
-    routes,
+    services: [
+      rpcService(InferenceService, createInferenceService({ engine })),
+      rpcService(health.service, health.implementation),
+      rpcService(reflection.v1[0], reflection.v1[1]),
+      rpcService(reflection.v1alpha[0], reflection.v1alpha[1]),
+    ],
     readMaxBytes: config.maxRequestBytes,
     maxTimeoutMs: config.maxTimeoutMs,
     shutdownSignal: shutdown.signal,
@@ -145,6 +153,10 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
           },
           handleRequest,
         );
+  routeStreams(h2c, rpc.handleStream);
+  if (tls !== undefined) {
+    routeStreams(tls, rpc.handleStream);
+  }
   const sessions = new Set<ServerHttp2Session>();
   const trackSession = (session: ServerHttp2Session) => {
     sessions.add(session);
@@ -217,6 +229,34 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
       return closing;
     },
   };
+}
+
+/**
+ * Offers every new HTTP/2 stream to `direct` first, and hands the streams it declines to Node's
+ * compatibility API (the "request" event). Node implements that API as a "stream" listener,
+ * which the server registers when it is created with a request handler; it is taken out and
+ * called from here, so that a stream is served by exactly one of the two.
+ */
+function routeStreams(
+  server: Http2Server | Http2SecureServer,
+  direct: (...args: Parameters<RpcHandler["handleStream"]>) => boolean,
+): void {
+  const compat = server.listeners("stream") as ((...args: unknown[]) => void)[];
+  if (compat.length !== 1) {
+    throw new Error(`expected Node's one compatibility "stream" listener, found ${compat.length}`);
+  }
+  server.removeAllListeners("stream");
+  const route = (
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    flags: number,
+    rawHeaders: string[],
+  ) => {
+    if (!direct(stream, headers)) {
+      compat[0]?.call(server, stream, headers, flags, rawHeaders);
+    }
+  };
+  (server as Http2Server).on("stream", route);
 }
 
 /** Whether `promise` settled within `ms`. */

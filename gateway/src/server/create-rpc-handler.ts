@@ -2,7 +2,11 @@
  * @module Serves the registered procedures over gRPC, gRPC-Web and Connect, and observes every
  * call (protocol, status code, messages, wire bytes) for its report: metrics and one log line.
  *
- * It is `connectNodeAdapter` opened up: the same router, the same exported
+ * Two paths share the services, the call count and the report: gRPC calls of unary and
+ * server-streaming methods on HTTP/2 take the direct path (grpc-stream-handler.ts, for speed);
+ * everything else takes connect-node's router.
+ *
+ * The router path is `connectNodeAdapter` opened up: the same router, the same exported
  * `universalRequestFromNodeRequest` / `universalResponseToNodeResponse` pair, but with the
  * request and response bodies in view. That seam is the only place where the wire bytes and the
  * status of calls that fail before any interceptor (bad body, oversized body, bad timeout) can be
@@ -10,15 +14,14 @@
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type {
+  Http2ServerRequest,
+  Http2ServerResponse,
+  IncomingHttpHeaders,
+  ServerHttp2Stream,
+} from "node:http2";
 import { performance } from "node:perf_hooks";
-import {
-  Code,
-  ConnectError,
-  type ConnectRouter,
-  createConnectRouter,
-  createContextValues,
-} from "@connectrpc/connect";
+import { Code, ConnectError, createConnectRouter, createContextValues } from "@connectrpc/connect";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import {
   compressionBrotli,
@@ -29,10 +32,12 @@ import {
 import type { Logger } from "pino";
 import type { RpcMetrics } from "../observability/rpc-metrics.js";
 import { clampTimeout } from "./clamp-timeout.js";
+import { createGrpcStreamHandler } from "./grpc-stream-handler.js";
 import { type RpcCall, rpcCallInterceptor, rpcCallKey } from "./rpc-call.js";
-import { createRpcCallReporter } from "./rpc-call-reporter.js";
+import { createRpcCallReporter, type RpcCallOutcome } from "./rpc-call-reporter.js";
 import { type ObservedResponse, readRpcOutcome } from "./rpc-outcome.js";
 import { rpcProtocolOf } from "./rpc-protocol.js";
+import type { RpcService } from "./rpc-service.js";
 
 /** A request as either Node HTTP server delivers it. */
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
@@ -41,8 +46,8 @@ export type NodeResponse = ServerResponse | Http2ServerResponse;
 
 /** Options of {@link createRpcHandler}. */
 export interface RpcHandlerOptions {
-  /** Registers the services. */
-  readonly routes: (router: ConnectRouter) => void;
+  /** The services to serve. */
+  readonly services: readonly RpcService[];
   /** Largest request message; larger ones fail with resource_exhausted. */
   readonly readMaxBytes: number;
   /** Longest deadline a call may have; longer ones are shortened to it. */
@@ -57,6 +62,11 @@ export interface RpcHandlerOptions {
 export interface RpcHandler {
   /** Serves the request when its path is a registered procedure; returns false otherwise. */
   handle(request: NodeRequest, response: NodeResponse): boolean;
+  /**
+   * Serves an HTTP/2 stream on the direct gRPC path when it can; returns false otherwise, and
+   * the stream then goes to Node's compatibility API and {@link RpcHandler.handle}.
+   */
+  handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): boolean;
   /** The number of calls in progress. */
   inFlight(): number;
   /** Resolves once no call is in progress. */
@@ -73,10 +83,36 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     shutdownSignal: options.shutdownSignal,
     interceptors: [rpcCallInterceptor],
   });
-  options.routes(router);
+  for (const { service, implementation } of options.services) {
+    router.service(service, implementation);
+  }
   const procedures = new Map(router.handlers.map((handler) => [handler.requestPath, handler]));
   let inFlight = 0;
   let idleWaiters: (() => void)[] = [];
+
+  const started = (call: RpcCall) => {
+    inFlight++;
+    reporter.started(call);
+  };
+  const ended = (call: RpcCall, outcome: RpcCallOutcome) => {
+    reporter.finished(call, outcome);
+    inFlight--;
+    if (inFlight === 0) {
+      const waiters = idleWaiters;
+      idleWaiters = [];
+      for (const resolve of waiters) {
+        resolve();
+      }
+    }
+  };
+  const handleStream = createGrpcStreamHandler({
+    services: options.services,
+    readMaxBytes: options.readMaxBytes,
+    maxTimeoutMs: options.maxTimeoutMs,
+    shutdownSignal: options.shutdownSignal,
+    onStart: started,
+    onEnd: (call, error, durationMs) => ended(call, { error, durationMs, httpVersion: "2.0" }),
+  });
 
   function handle(request: NodeRequest, response: NodeResponse): boolean {
     const path = (request.url ?? "").split("?", 1)[0] ?? "";
@@ -93,16 +129,15 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
       bytesSent: 0,
       handlerError: undefined,
     };
-    inFlight++;
-    reporter.started(call);
-    const started = performance.now();
+    started(call);
+    const startedAt = performance.now();
     const observed: ObservedResponse = {
       response: { status: 0 },
       lastChunk: undefined,
       complete: false,
     };
     response.once("close", () => {
-      void finish(call, request, handler, observed, performance.now() - started);
+      void finish(call, request, handler, observed, performance.now() - startedAt);
     });
     void serve(handler, call, request, response, observed);
     return true;
@@ -164,19 +199,12 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     } catch (cause) {
       error = cutOff(cause);
     }
-    reporter.finished(call, { error, durationMs, httpVersion: request.httpVersion });
-    inFlight--;
-    if (inFlight === 0) {
-      const waiters = idleWaiters;
-      idleWaiters = [];
-      for (const resolve of waiters) {
-        resolve();
-      }
-    }
+    ended(call, { error, durationMs, httpVersion: request.httpVersion });
   }
 
   return {
     handle,
+    handleStream,
     inFlight: () => inFlight,
     idle: () =>
       inFlight === 0 ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve)),
