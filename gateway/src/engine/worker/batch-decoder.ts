@@ -7,7 +7,14 @@
  */
 import type { FromWorker } from "../worker-protocol.js";
 import type { DecoderSession } from "./decoder-session.js";
-import { emptyKvCache, type KvCache, stackKvRows, takeKvRow } from "./kv-cache.js";
+import {
+  emptyKvCache,
+  gatherKvRows,
+  type KvCache,
+  type KvRowSource,
+  ownKvRow,
+  takeKvRow,
+} from "./kv-cache.js";
 import type { Sequence } from "./sequence.js";
 
 /** Options for `createBatchDecoder`. */
@@ -120,17 +127,21 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
     const same =
       wanted.length === rows.length && rows.every((s, i) => s === wanted[i] && s.decodable);
     if (same) return;
-    // Rows that stay or pause keep their cache: copy it out of the batch before rebuilding.
+    // Rows that stay are copied once, batch to batch; only a row that pauses (leaves without
+    // finishing) is copied out, to keep its cache until it resumes.
+    const staying = new Map<Sequence, KvRowSource>();
     rows.forEach((sequence, row) => {
-      if (!sequence.done) {
+      if (wanted.includes(sequence)) {
+        staying.set(sequence, { cache: batchKv, row, length: sequence.cachedLength });
+      } else if (!sequence.done) {
         sequence.kv = takeKvRow(layout, batchKv, row, sequence.cachedLength);
       }
     });
-    rows = wanted;
-    batchKv = stackKvRows(
+    batchKv = gatherKvRows(
       layout,
-      rows.map((s) => s.kv as KvCache),
+      wanted.map((s) => staying.get(s) ?? ownKvRow(s.kv as KvCache)),
     );
+    rows = wanted;
     for (const sequence of rows) sequence.kv = undefined;
   }
 

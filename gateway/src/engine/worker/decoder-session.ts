@@ -158,7 +158,8 @@ export async function createDecoderSession(
       rows.push(
         logits.type === "float16"
           ? float16ToFloat32(logits.data as Uint16Array, offset, vocab)
-          : (logits.data as Float32Array).slice(offset, offset + vocab),
+          : // A view, not a copy: the output is this step's own buffer, sampled and dropped.
+            (logits.data as Float32Array).subarray(offset, offset + vocab),
       );
     }
     const present: KvCache = {

@@ -1,8 +1,8 @@
 /**
- * @module The KV cache of one or more sequences, and the two copies continuous batching needs:
- * stacking single sequences into one left-padded batch, and taking one sequence back out.
- * Between those, a batch's `present.*` outputs become its next `past_key_values.*` inputs as they
- * are, without copying.
+ * @module The KV cache of one or more sequences, and the copies continuous batching needs when
+ * the batch's membership changes: gathering rows (from the old batch or from single sequences)
+ * into a new left-padded batch, and taking a leaving sequence out. Between changes, a batch's
+ * `present.*` outputs become its next `past_key_values.*` inputs as they are, without copying.
  */
 
 /** Element storage of a KV tensor: float32, or float16 as raw bits. */
@@ -55,21 +55,39 @@ export function takeKvRow(layout: KvLayout, cache: KvCache, row: number, length:
   return { batch: 1, length, data };
 }
 
-/** Stacks single-sequence caches into one batch, right-aligned to the longest. */
-export function stackKvRows(layout: KvLayout, rows: readonly KvCache[]): KvCache {
+/**
+ * Where one row of a new batch comes from: its last `length` positions in row `row` of a batch
+ * cache, or a single sequence's own cache (row 0, all of it).
+ */
+export interface KvRowSource {
+  readonly cache: KvCache;
+  readonly row: number;
+  readonly length: number;
+}
+
+/** The whole cache of a single sequence, as a row source. */
+export function ownKvRow(cache: KvCache): KvRowSource {
+  return { cache, row: 0, length: cache.length };
+}
+
+/**
+ * Gathers rows into one batch, right-aligned to the longest. Rows that stay in the batch are
+ * copied straight from the old batch, once, rather than taken out and stacked back in.
+ */
+export function gatherKvRows(layout: KvLayout, sources: readonly KvRowSource[]): KvCache {
   const { kvHeads, headDim } = layout;
-  const length = Math.max(0, ...rows.map((r) => r.length));
+  const length = Math.max(0, ...sources.map((s) => s.length));
   const data = Array.from({ length: layout.tensors }, (_, t) => {
-    const target = allocate(layout, rows.length * kvHeads * length * headDim);
-    rows.forEach((rowCache, r) => {
-      const source = rowCache.data[t] as KvArray;
-      const rowLength = rowCache.length;
+    const target = allocate(layout, sources.length * kvHeads * length * headDim);
+    sources.forEach(({ cache, row, length: rowLength }, r) => {
+      const source = cache.data[t] as KvArray;
       for (let h = 0; h < kvHeads; h++) {
+        const from = ((row * kvHeads + h) * cache.length + (cache.length - rowLength)) * headDim;
         const to = ((r * kvHeads + h) * length + (length - rowLength)) * headDim;
-        target.set(source.subarray(h * rowLength * headDim, (h + 1) * rowLength * headDim), to);
+        target.set(source.subarray(from, from + rowLength * headDim), to);
       }
     });
     return target;
   });
-  return { batch: rows.length, length, data };
+  return { batch: sources.length, length, data };
 }
