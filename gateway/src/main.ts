@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import { ConfigError, type GatewayConfig, parseConfig } from "./config.js";
 import { createEngine } from "./engine/create-engine.js";
 import type { Engine } from "./engine/engine.js";
+import { lowerHelperThreadsPriority } from "./engine/thread-priority.js";
 import type { ModelSource } from "./models/model-source.js";
 import { resolveModelSource } from "./models/resolve-model-source.js";
 import { createLogger } from "./observability/logger.js";
@@ -55,6 +56,8 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
     intraOpThreads: config.intraOpThreads,
     defaultMaxTokens: config.defaultMaxTokens,
   });
+  // After the model workers exist: they lower themselves; this lowers V8's and libuv's helpers.
+  lowerHelperThreadsPriority();
   const server = createGatewayServer({ engine, config, metrics, logger });
   const { port, host } = await server.listen();
   const authority = `${host.includes(":") ? `[${host}]` : host}:${port}`;

@@ -5,11 +5,10 @@
  * whole step, so it must never run on the main thread.
  */
 import { randomBytes } from "node:crypto";
-import { readlinkSync } from "node:fs";
-import { setPriority } from "node:os";
 import { type MessagePort, parentPort, workerData } from "node:worker_threads";
 import { readModelFolder } from "../../models/model-folder.js";
 import { EngineError } from "../engine-error.js";
+import { lowerOwnPriority } from "../thread-priority.js";
 import type { FromWorker, ToWorker, WorkerConfig, WorkerGeneration } from "../worker-protocol.js";
 import { createBatchDecoder } from "./batch-decoder.js";
 import { createDecoderSession } from "./decoder-session.js";
@@ -26,30 +25,14 @@ const port = workerPort();
 const post = (message: FromWorker) => port.postMessage(message);
 const config = workerData as WorkerConfig;
 
-/**
- * Lowers this thread's scheduling priority (nice 10). Inference saturates a core; when the
- * machine has fewer free cores than busy threads, the kernel should preempt inference, not the
- * main thread's I/O, so the event loop stays responsive and tokens already computed go out.
- * Linux gives each thread its own nice value; `/proc/thread-self` names this thread's id.
- *
- * The cost is measured: on two shared cores (4 bench runs each of engine and scaling) nice 0
- * raised one stream on the built-in model from 0.59 to 0.635 of the bare ORT loop and left the
- * large model unchanged (0.925), but the main thread's event-loop p99 went from 3.0 to 4.5-7.2 ms
- * with one stream on the large model (2.5 to 3.5 ms on the built-in one). The loss is run-queue
- * wait under contention, not slower steps: fed the same tensors, `session.run` takes the same
- * time here as in a bare loop.
- */
-function yieldCpuToIo(): void {
-  try {
-    const threadId = Number(readlinkSync("/proc/thread-self").split("/").pop());
-    if (Number.isInteger(threadId)) setPriority(threadId, 10);
-  } catch {
-    // Not Linux, or not permitted: inference keeps the default priority.
-  }
-}
-
 async function start(): Promise<void> {
-  yieldCpuToIo();
+  // Inference runs at nice 10 (thread-priority.ts says why). The cost is measured: on two shared
+  // cores (4 bench runs each of engine and scaling) nice 0 raised one stream on the built-in model
+  // from 0.59 to 0.635 of the bare ORT loop and left the large model unchanged (0.925), but the
+  // main thread's event-loop p99 went from 3.0 to 4.5-7.2 ms with one stream on the large model
+  // (2.5 to 3.5 ms on the built-in one). The loss is run-queue wait under contention, not slower
+  // steps: fed the same tensors, `session.run` takes the same time here as in a bare loop.
+  lowerOwnPriority();
   const folder = await readModelFolder(config.modelDir, config.variant);
   const encoder = createPromptEncoder(folder);
   const session = await createDecoderSession({
