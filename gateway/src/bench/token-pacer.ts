@@ -10,39 +10,39 @@
  * available on a 2-core machine; the pacing is the bench's, and its results say so.
  */
 import { BroadcastChannel, type MessagePort } from "node:worker_threads";
-import type { FromWorker } from "../engine/worker-protocol.js";
+import type { FromWorker, FromWorkerBatch } from "../engine/worker-protocol.js";
 
 /** The channel the main-thread probe uses to change the pace (0 turns the line off). */
 export const paceChannelName = "parley-bench-pace";
 
-/** The engine's worker-to-main message: a change there fails this module's type check. */
-type WorkerMessage = FromWorker;
-
 /**
- * Wraps `port.postMessage` with the pacing line; starts with the line off. The worker posts one
- * message per event, and so does the line.
+ * Wraps `port.postMessage` with the pacing line; starts with the line off. The worker posts a
+ * batch per step, and so does the line: one batch per tick with every stream's next token.
  */
 export function installTokenPacer(port: MessagePort): void {
   const post = port.postMessage.bind(port);
-  const lines = new Map<number, WorkerMessage[]>();
+  const lines = new Map<number, FromWorker[]>();
   let paceMs = 0;
   let timer: NodeJS.Timeout | undefined;
   let nextTick = 0;
 
+  const send = (batch: FromWorker[]) => {
+    if (batch.length > 0) post(batch satisfies FromWorkerBatch);
+  };
   const flushAll = () => {
     const all = [...lines.values()].flat();
     lines.clear();
-    for (const message of all) post(message);
+    send(all);
   };
   const tick = () => {
     timer = undefined;
-    const step: WorkerMessage[] = [];
+    const step: FromWorker[] = [];
     for (const [id, line] of lines) {
       const message = line.shift();
       if (message !== undefined) step.push(message);
       if (line.length === 0) lines.delete(id);
     }
-    for (const message of step) post(message);
+    send(step);
     schedule();
   };
   // Ticks stay on a fixed grid (no drift from late timers); an idle line stops the timer.
@@ -53,33 +53,34 @@ export function installTokenPacer(port: MessagePort): void {
     timer = setTimeout(tick, nextTick - now);
   };
 
-  port.postMessage = (message: WorkerMessage, transfer?: never) => {
-    if (paceMs === 0 && lines.size === 0) return post(message, transfer);
-    const now: WorkerMessage[] = [];
-    const id = "id" in message ? message.id : undefined;
-    const line = id === undefined ? undefined : lines.get(id);
-    if (id === undefined) {
-      now.push(message);
-    } else if (message.type === "text" || message.type === "finished") {
-      if (line === undefined) {
-        lines.set(id, [message]);
-        // A line that was idle starts on the grid's next tick.
-        if (timer === undefined) nextTick = performance.now();
+  port.postMessage = (batch: FromWorkerBatch, transfer?: never) => {
+    if (paceMs === 0 && lines.size === 0) return post(batch, transfer);
+    const now: FromWorker[] = [];
+    for (const message of batch) {
+      const id = "id" in message ? message.id : undefined;
+      const line = id === undefined ? undefined : lines.get(id);
+      if (id === undefined) {
+        now.push(message);
+      } else if (message.type === "text" || message.type === "finished") {
+        if (line === undefined) {
+          lines.set(id, [message]);
+          // A line that was idle starts on the grid's next tick.
+          if (timer === undefined) nextTick = performance.now();
+        } else {
+          line.push(message);
+        }
+      } else if (message.type === "released") {
+        lines.delete(id); // the caller is gone: its queued tokens would be dropped anyway
+        now.push(message);
       } else {
-        line.push(message);
+        if (line !== undefined) now.push(...line);
+        lines.delete(id);
+        now.push(message);
       }
-    } else if (message.type === "released") {
-      lines.delete(id); // the caller is gone: its queued tokens would be dropped anyway
-      now.push(message);
-    } else {
-      if (line !== undefined) now.push(...line);
-      lines.delete(id);
-      now.push(message);
     }
-    for (const message of now) post(message);
+    send(now);
     schedule();
   };
-
   const channel = new BroadcastChannel(paceChannelName);
   channel.unref();
   channel.onmessage = (event) => {

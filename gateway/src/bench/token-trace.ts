@@ -9,7 +9,7 @@
  * not changed, and the patch adds one clock read and one array push per token.
  */
 import { Worker } from "node:worker_threads";
-import type { FromWorker, ToWorker } from "../engine/worker-protocol.js";
+import type { FromWorker, FromWorkerBatch, ToWorker } from "../engine/worker-protocol.js";
 import type { IpcHandler } from "./ipc-channel.js";
 import { monotonicMs } from "./summary-stats.js";
 
@@ -52,10 +52,10 @@ export function installTokenTrace(): Map<string, IpcHandler> {
   };
   const emit = Worker.prototype.emit;
   Worker.prototype.emit = function (this: Worker, name: string | symbol, ...args: unknown[]) {
-    // The worker posts one message per event; every token in it arrived now.
-    const batch = [args[0]];
+    // The worker posts a batch of events; every token in it arrived now.
     const traces = byWorker.get(this);
-    if (name === "message" && traces !== undefined) {
+    if (name === "message" && traces !== undefined && Array.isArray(args[0])) {
+      const batch = args[0] as FromWorkerBatch;
       const now = monotonicMs();
       for (const message of batch) {
         if (!isToken(message)) continue;

@@ -11,7 +11,13 @@ import type { Generation, GenerationRequest, ModelDescription } from "./engine.j
 import { EngineError } from "./engine-error.js";
 import type { EngineMetrics } from "./engine-metrics.js";
 import { GenerationChannel } from "./generation-channel.js";
-import type { FromWorker, ToWorker, WorkerConfig, WorkerModelFacts } from "./worker-protocol.js";
+import type {
+  FromWorker,
+  FromWorkerBatch,
+  ToWorker,
+  WorkerConfig,
+  WorkerModelFacts,
+} from "./worker-protocol.js";
 
 /** Options for `startModelRunner`. */
 export interface ModelRunnerOptions {
@@ -210,10 +216,12 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
   // would drop, after which no message arrives.
   let startupListeners: (() => void) | undefined;
   const facts = await new Promise<WorkerModelFacts>((resolve, reject) => {
-    const onStartup = (message: FromWorker) => {
-      if (message.type === "ready") resolve(message.facts);
-      if (message.type === "load-failed") {
-        reject(new Error(`model ${source.id} (${source.dir}) failed to load: ${message.message}`));
+    const onStartup = (batch: FromWorkerBatch) => {
+      for (const message of batch) {
+        if (message.type === "ready") resolve(message.facts);
+        if (message.type === "load-failed") {
+          reject(new Error(`model ${source.id} (${source.dir}) failed to load: ${message.message}`));
+        }
       }
     };
     const onExit = (code: number) => reject(new Error(`model worker exited with code ${code}`));
@@ -231,7 +239,9 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
   });
   startupListeners?.();
 
-  worker.on("message", onMessage);
+  worker.on("message", (batch: FromWorkerBatch) => {
+    for (const message of batch) onMessage(message);
+  });
   worker.on("error", (error) => {
     logger.error({ err: error, model: source.id }, "model worker failed");
   });

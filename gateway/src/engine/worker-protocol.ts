@@ -43,7 +43,14 @@ export interface WorkerModelFacts {
   readonly dtype: string;
 }
 
-/** Worker to main thread. */
+/**
+ * Worker to main thread: what the worker posts is a `FromWorkerBatch`, every message it produced
+ * since its last post, in order. One decode step's events for all its rows travel together, so a
+ * step wakes the main thread once and pays one `postMessage`, not one per row.
+ */
+export type FromWorkerBatch = readonly FromWorker[];
+
+/** One message inside a {@link FromWorkerBatch}. */
 export type FromWorker =
   | { readonly type: "ready"; readonly facts: WorkerModelFacts }
   | { readonly type: "load-failed"; readonly message: string }
