@@ -220,7 +220,9 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
       for (const message of batch) {
         if (message.type === "ready") resolve(message.facts);
         if (message.type === "load-failed") {
-          reject(new Error(`model ${source.id} (${source.dir}) failed to load: ${message.message}`));
+          reject(
+            new Error(`model ${source.id} (${source.dir}) failed to load: ${message.message}`),
+          );
         }
       }
     };
