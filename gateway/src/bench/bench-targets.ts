@@ -105,17 +105,19 @@ export function computeTargets(results: BenchResults): TargetRow[] {
       detail: "",
     });
   } else {
-    const { p50, p99 } = paced.addedLatencyMs;
+    // The issue defines the added latency as the client-observed gap minus the engine's gap for
+    // the same token, which cancels any constant delay; the absolute delay from the engine's
+    // stamp to the client is shown beside it, as it also counts where a token sits in a step's
+    // burst of 1,000.
+    const { p50, p99 } = paced.gapDifferenceMs;
     const pass = p50 <= 0.2 && p99 <= 2;
-    const ceiling = streamRow(streamRows, "raw node:http2", "paced", topPaced)?.addedLatencyMs;
+    const ceiling = streamRow(streamRows, "raw node:http2", "paced", topPaced);
     targets.push({
-      name: `gateway-added inter-token latency, gRPC, ${topPaced} paced streams (engine → client)`,
+      name: `gateway-added inter-token latency, gRPC, ${topPaced} paced streams (client gap − engine gap)`,
       target: "p50 ≤ 0.2 ms, p99 ≤ 2 ms",
-      value: `p50 ${fmt(p50)} ms, p99 ${fmt(p99)} ms (gap difference p50 ${fmt(paced.gapDifferenceMs.p50)}, p99 ${fmt(paced.gapDifferenceMs.p99)} ms)`,
+      value: `p50 ${fmt(p50)} ms, p99 ${fmt(p99)} ms (engine stamp → client: p50 ${fmt(paced.addedLatencyMs.p50)}, p99 ${fmt(paced.addedLatencyMs.p99)} ms)`,
       verdict: pass ? "PASS" : "SHORT",
-      detail: pass
-        ? ""
-        : `p50 ${fmt(p50 / 0.2)}× and p99 ${fmt(p99 / 2)}× the target; the raw node:http2 ceiling adds p50 ${fmt(ceiling?.p50)}, p99 ${fmt(ceiling?.p99)} ms at the same fan-out`,
+      detail: `the raw node:http2 ceiling at the same fan-out: gap difference p50 ${fmt(ceiling?.gapDifferenceMs.p50)}, p99 ${fmt(ceiling?.gapDifferenceMs.p99)} ms; stamp → client p50 ${fmt(ceiling?.addedLatencyMs.p50)}, p99 ${fmt(ceiling?.addedLatencyMs.p99)} ms`,
       ...(pass ? {} : { profile: "streaming-paced" }),
     });
   }
