@@ -19,6 +19,8 @@ export interface GatewayConfig extends GatewayServerConfig {
   readonly maxBatch: number | undefined;
   /** onnxruntime intra-op threads per worker; undefined: the engine's default. */
   readonly intraOpThreads: number | undefined;
+  /** Prompt tokens prefilled per decode turn; undefined: the engine's default. */
+  readonly prefillTokens: number | undefined;
   /** max_tokens for requests that leave it unset; undefined: the engine's default. */
   readonly defaultMaxTokens: number | undefined;
   /** How long calls in flight may run on after SIGTERM/SIGINT. */
@@ -108,6 +110,12 @@ const specs = {
     env: ["PARLEY_INTRA_OP_THREADS"],
     value: "N",
     help: "onnxruntime intra-op threads per worker (default: the engine's)",
+  },
+  "prefill-tokens": {
+    type: "string",
+    env: ["PARLEY_PREFILL_TOKENS"],
+    value: "N",
+    help: "prompt tokens prefilled between two decode steps: more admits new requests sooner, fewer keeps running streams smoother (default: the engine's)",
   },
   "default-max-tokens": {
     type: "string",
@@ -282,6 +290,7 @@ export function parseConfig(argv: readonly string[], env: Env): CommandLine {
       maxQueue: integer("max-queue", 1),
       maxBatch: integer("max-batch", 1),
       intraOpThreads: integer("intra-op-threads", 1),
+      prefillTokens: integer("prefill-tokens", 1),
       defaultMaxTokens: integer("default-max-tokens", 1),
       maxRequestBytes: integer("max-request-bytes", 1, 0xffffffff) ?? 4 * 1024 * 1024,
       maxTimeoutMs: integer("max-timeout-ms", 1) ?? 3_600_000,

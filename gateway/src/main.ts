@@ -54,6 +54,7 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
     maxBatchSize: config.maxBatch,
     maxQueue: config.maxQueue,
     intraOpThreads: config.intraOpThreads,
+    prefillChunkTokens: config.prefillTokens,
     defaultMaxTokens: config.defaultMaxTokens,
   });
   // After the model workers exist: they lower themselves; this lowers V8's and libuv's helpers.

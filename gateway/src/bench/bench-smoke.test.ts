@@ -92,7 +92,7 @@ test("npm run bench -- --quick measures the real gateway and its baselines", {
     }
     const paced = streaming.rows.filter((row) => row.mode === "paced" && row.system === "gateway");
     assert.ok(paced.length > 0);
-    for (const row of paced) positive(row.serverGapMs.p50, "the pacing line spaces tokens");
+    for (const row of paced) positive(row.serverGapMs.p50, "the step pacer spaces tokens");
 
     const computed = results.targets.filter((t) => t.verdict === "PASS" || t.verdict === "SHORT");
     assert.ok(computed.length >= 3, "unary and engine targets are computed");

@@ -3,8 +3,9 @@
  * fast as possible and paced at 20 ms per token, over the gateway's gRPC, gRPC-Web and Connect,
  * against Server-Sent Events from Fastify (the REST alternative) and a bare `node:http2` server
  * (the ceiling). "Fast" runs the gateway on the built-in model (one decode step is well under a
- * millisecond); "paced" runs it on the synthetic pacing model with the probe's pacing line, so
- * that every stream gets one token per 20 ms at any fan-out. Baselines tick their streams the same
+ * millisecond); "paced" runs it on the synthetic pacing model with the probe's step pacer (every
+ * decode step starts on a 20 ms grid), so that every stream gets one token per 20 ms at any
+ * fan-out. Baselines tick their streams the same
  * way. Every token is matched between the server's stamp and the client's arrival.
  */
 import type { BenchContext } from "./bench-context.js";
@@ -18,6 +19,9 @@ import { median, roundFigure } from "./summary-stats.js";
 
 /** Admission limits for 1,000 streams: the defaults (16 in the batch, 64 queued) refuse most. */
 export const fanOutFlags = ["--max-batch", "1024", "--max-queue", "1024"];
+
+/** Prefill budget of the paced gateway: all 1,000 bench prompts fit in a few decode turns. */
+const pacedPrefillFlags = ["--prefill-tokens", "16384"];
 
 interface StreamCase {
   readonly system: ChildSystem;
@@ -193,12 +197,14 @@ export async function runStreamingScenario(
       await fast.stop();
     }
 
+    // The step pacer holds decode steps, not prefills, but the engine interleaves the two: with
+    // the default budget, admitting 1,000 prompts would take hundreds of paced steps.
     const paced = await startGateway({
       name: "gateway-paced",
       models: [ctx.models.pacing],
       trace: true,
       pace: true,
-      flags: fanOutFlags,
+      flags: [...fanOutFlags, ...pacedPrefillFlags],
     });
     try {
       const prompt = await findLongPrompt(gatewayClient(paced.port), "", streaming.tokens);
@@ -217,7 +223,7 @@ export async function runStreamingScenario(
       await paced.stop();
     }
     notes.push(
-      `Gateways run with ${fanOutFlags.join(" ")}: the default admission limits (16 decoding, 64 queued) refuse most of 1,000 concurrent streams with resource_exhausted.`,
+      `Gateways run with ${fanOutFlags.join(" ")}: the default admission limits (16 decoding, 64 queued) refuse most of 1,000 concurrent streams with resource_exhausted. The paced gateway also runs with ${pacedPrefillFlags.join(" ")}, so that admitting 1,000 prompts takes a few paced decode steps rather than hundreds.`,
       `Fast runs end after ${streaming.fastWindowMs} ms and paced runs after ${streaming.pacedWindowMs} ms; streams still open then are cancelled, and tokens/s counts what arrived in that window.`,
       `RPC streams share HTTP/2 connections, ${streaming.streamsPerConnection} streams per connection; SSE uses one HTTP/1.1 connection per stream.`,
     );
