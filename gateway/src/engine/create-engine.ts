@@ -39,6 +39,10 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     ids.add(id);
   }
   const metrics = createEngineMetrics(options.metrics);
+  const readinessListeners = new Set<() => void>();
+  const onReadinessChange = () => {
+    for (const listener of readinessListeners) listener();
+  };
   const started = await Promise.allSettled(
     options.models.map((source, index) =>
       startModelRunner({
@@ -52,6 +56,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         defaultMaxTokens: options.defaultMaxTokens ?? 256,
         prefillChunkTokens: options.prefillChunkTokens ?? 128,
         creditWindow: options.creditWindow ?? 16,
+        onReadinessChange,
       }),
     ),
   );
@@ -67,6 +72,13 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
 
   return {
     models: () => runners.map((r) => r.description),
+    readyModels: () => runners.filter((r) => r.ready).map((r) => r.description.id),
+    onReadinessChange(listener) {
+      readinessListeners.add(listener);
+      return () => {
+        readinessListeners.delete(listener);
+      };
+    },
     generate(request, signal) {
       const runner = request.model === "" ? fallback : byId.get(request.model);
       if (runner === undefined) {

@@ -14,6 +14,10 @@ export interface EngineMetrics {
   readonly generations: Counter<"model" | "finish_reason">;
   readonly timeToFirstToken: Histogram<"model">;
   readonly interTokenLatency: Histogram<"model">;
+  /** 1 while the model's worker has it loaded and takes generations, 0 while it restarts. */
+  readonly modelReady: Gauge<"model">;
+  /** Replacement workers started after a worker exited unexpectedly. */
+  readonly workerRestarts: Counter<"model">;
 }
 
 /** Registers the engine's metrics in `registry`. */
@@ -62,6 +66,18 @@ export function createEngineMetrics(registry: Registry): EngineMetrics {
       help: "Time between consecutive generated tokens of one generation.",
       labelNames: ["model"],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    }),
+    modelReady: new Gauge({
+      name: "parley_model_ready",
+      help: "1 while the model's worker has it loaded and takes generations, 0 while the worker restarts.",
+      labelNames: ["model"],
+      registers,
+    }),
+    workerRestarts: new Counter({
+      name: "parley_model_worker_restarts_total",
+      help: "Model workers started again after the previous one exited unexpectedly (each attempt).",
+      labelNames: ["model"],
       registers,
     }),
   };

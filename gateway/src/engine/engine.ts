@@ -87,10 +87,18 @@ export interface Engine {
   /** The loaded models, the default first. */
   models(): readonly ModelDescription[];
   /**
+   * The ids of the models that take generations now. A model whose worker died is missing from
+   * the moment of the death until a new worker has loaded it again.
+   */
+  readyModels(): readonly string[];
+  /** Calls `listener` after a model stops or starts taking generations; returns the unsubscribe. */
+  onReadinessChange(listener: () => void): () => void;
+  /**
    * Admits a generation. Throws `EngineError` at once for an unknown model (`not_found`), a full
-   * queue (`resource_exhausted`) or a shut-down engine (`unavailable`); errors found later (a
-   * chat template that rejects the messages, a prompt longer than the context) are thrown by the
-   * iterator. Aborting `signal` stops the generation within one decode step and frees its KV
+   * queue (`resource_exhausted`), a model that is restarting or a shut-down engine
+   * (`unavailable`); errors found later (a chat template that rejects the messages, a prompt
+   * longer than the context) are thrown by the iterator, and so is `unavailable` for every
+   * generation of a model whose worker dies. Aborting `signal` stops the generation within one decode step and frees its KV
    * cache; the iterator then throws `EngineError` `cancelled` (or `deadline_exceeded` when the
    * signal's reason says so).
    */

@@ -2,22 +2,18 @@
  * @module One model on the main thread: its worker thread, its bounded queue and the admission
  * rules in front of it. The worker batches everything this runner dispatches; the runner keeps
  * at most `maxBatchSize` generations there and at most `maxQueue` waiting, and refuses more at
- * once (`resource_exhausted`) instead of letting a queue grow without bound.
+ * once (`resource_exhausted`) instead of letting a queue grow without bound. When the worker
+ * dies, every generation of the model fails with `unavailable` and the model is not ready until
+ * `worker-supervisor.ts` has a new worker serving.
  */
-import { Worker } from "node:worker_threads";
 import type { Logger } from "pino";
 import type { ModelSource } from "../models/model-source.js";
 import type { Generation, GenerationRequest, ModelDescription } from "./engine.js";
 import { EngineError } from "./engine-error.js";
 import type { EngineMetrics } from "./engine-metrics.js";
 import { GenerationChannel } from "./generation-channel.js";
-import type {
-  FromWorker,
-  FromWorkerBatch,
-  ToWorker,
-  WorkerConfig,
-  WorkerModelFacts,
-} from "./worker-protocol.js";
+import type { FromWorker, FromWorkerBatch, ToWorker, WorkerConfig } from "./worker-protocol.js";
+import { startWorkerSupervisor } from "./worker-supervisor.js";
 
 /** Options for `startModelRunner`. */
 export interface ModelRunnerOptions {
@@ -32,11 +28,15 @@ export interface ModelRunnerOptions {
   readonly prefillChunkTokens: number;
   /** Events a generation may have buffered on the main thread before its worker pauses it. */
   readonly creditWindow: number;
+  /** Called when `ready` changes. */
+  readonly onReadinessChange: () => void;
 }
 
 /** A loaded model with its queue. */
 export interface ModelRunner {
   readonly description: ModelDescription;
+  /** Whether the model takes generations: false from its worker's death until a new one serves. */
+  readonly ready: boolean;
   submit(request: GenerationRequest, signal: AbortSignal): Generation;
   /** Refuses new work, waits up to `graceMs` for the rest, then cancels it and stops the worker. */
   close(graceMs: number): Promise<void>;
@@ -56,9 +56,6 @@ interface Tracked {
   unsentCredits: number;
   readonly detach: () => void;
 }
-
-/** How long a worker gets to finish its step and exit before it is terminated. */
-const workerStopTimeoutMs = 30_000;
 
 /** Maps an abort reason to the error the caller's generator throws. */
 function abortError(reason: unknown): EngineError {
@@ -84,38 +81,15 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
     prefillChunkTokens: options.prefillChunkTokens,
     defaultMaxTokens: options.defaultMaxTokens,
   };
-  const worker = new Worker(new URL("./worker/engine-worker.js", import.meta.url), {
-    workerData: workerConfig,
-    name: `parley-model-${source.id}`,
-  });
   const tracked = new Map<number, Tracked>();
   const creditChunk = Math.max(1, Math.floor(options.creditWindow / 2));
   const waiting: Tracked[] = [];
   let nextId = 1;
   let active = 0;
   let closing = false;
-  let dead: EngineError | undefined;
   let drained: (() => void) | undefined;
 
-  const send = (message: ToWorker) => worker.postMessage(message);
-
-  /**
-   * Asks the worker to end after its current step. `worker.terminate()` during a
-   * `session.run` aborts the whole process from native code, so it is only the last resort
-   * for a worker that does not answer.
-   */
-  async function stopWorker(): Promise<void> {
-    if (dead !== undefined) return;
-    const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
-    send({ type: "shutdown" });
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<"late">((resolve) => {
-      timer = setTimeout(() => resolve("late"), workerStopTimeoutMs);
-    });
-    const outcome = await Promise.race([exited, late]);
-    clearTimeout(timer);
-    if (outcome === "late") await worker.terminate();
-  }
+  const send = (message: ToWorker) => supervisor.post(message);
 
   function updateGauges(): void {
     metrics.inFlight.set(labels, active);
@@ -201,7 +175,7 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
 
   /** Stops a generation whose caller is gone; the slot frees when the worker confirms. */
   function cancel(entry: Tracked, error: EngineError): void {
-    if (entry.cancelled) return;
+    if (entry.cancelled || !tracked.has(entry.id)) return;
     entry.cancelled = true;
     entry.channel.fail(error);
     if (entry.dispatched) {
@@ -212,53 +186,49 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
     }
   }
 
-  // Listeners are removed one by one: Worker keeps internal listeners that removeAllListeners()
-  // would drop, after which no message arrives.
-  let startupListeners: (() => void) | undefined;
-  const facts = await new Promise<WorkerModelFacts>((resolve, reject) => {
-    const onStartup = (batch: FromWorkerBatch) => {
-      for (const message of batch) {
-        if (message.type === "ready") resolve(message.facts);
-        if (message.type === "load-failed") {
-          reject(
-            new Error(`model ${source.id} (${source.dir}) failed to load: ${message.message}`),
-          );
-        }
-      }
-    };
-    const onExit = (code: number) => reject(new Error(`model worker exited with code ${code}`));
-    worker.on("message", onStartup);
-    worker.on("error", reject);
-    worker.on("exit", onExit);
-    startupListeners = () => {
-      worker.off("message", onStartup);
-      worker.off("error", reject);
-      worker.off("exit", onExit);
-    };
-  }).catch(async (error: unknown) => {
-    await worker.terminate();
-    throw error;
-  });
-  startupListeners?.();
-
-  worker.on("message", (batch: FromWorkerBatch) => {
-    for (const message of batch) onMessage(message);
-  });
-  worker.on("error", (error) => {
-    logger.error({ err: error, model: source.id }, "model worker failed");
-  });
-  worker.on("exit", (code) => {
-    dead = new EngineError("unavailable", `model ${source.id} is not available`);
-    if (!closing) logger.error({ model: source.id, code }, "model worker exited");
-    for (const entry of tracked.values()) {
-      entry.channel.fail(dead);
-      settle(entry, "error");
-    }
+  /** The worker died: nothing it held will be answered, and what waits has no worker to go to. */
+  function failAll(): void {
+    const error = new EngineError(
+      "unavailable",
+      `model ${source.id} stopped unexpectedly and is restarting: retry shortly`,
+    );
     waiting.length = 0;
+    for (const entry of tracked.values()) {
+      entry.detach();
+      entry.channel.fail(error);
+      metrics.generations.inc({
+        ...labels,
+        finish_reason: entry.cancelled ? "cancelled" : "error",
+      });
+    }
+    tracked.clear();
     active = 0;
     updateGauges();
     drained?.();
+  }
+
+  function setReady(ready: boolean): void {
+    metrics.modelReady.set(labels, ready ? 1 : 0);
+    options.onReadinessChange();
+  }
+
+  const supervisor = await startWorkerSupervisor({
+    modelId: source.id,
+    config: workerConfig,
+    logger,
+    onMessage: (batch: FromWorkerBatch) => {
+      for (const message of batch) onMessage(message);
+    },
+    onDown: () => {
+      failAll();
+      setReady(false);
+    },
+    onRestart: () => metrics.workerRestarts.inc(labels),
+    onReady: () => setReady(true),
   });
+  const { facts } = supervisor;
+  metrics.modelReady.set(labels, 1);
+  metrics.workerRestarts.inc(labels, 0);
   updateGauges();
 
   const description: ModelDescription = {
@@ -273,9 +243,17 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
 
   return {
     description,
+    get ready() {
+      return supervisor.serving;
+    },
     submit(request, signal) {
-      if (dead !== undefined) throw dead;
       if (closing) throw new EngineError("unavailable", "the gateway is shutting down");
+      if (!supervisor.serving) {
+        throw new EngineError(
+          "unavailable",
+          `model ${source.id} is restarting after its worker stopped: retry shortly`,
+        );
+      }
       if (signal.aborted) throw abortError(signal.reason);
       if (active >= options.maxBatchSize && waiting.length >= options.maxQueue) {
         throw new EngineError(
@@ -315,7 +293,7 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
     },
     async close(graceMs) {
       closing = true;
-      if (tracked.size > 0 && dead === undefined) {
+      if (tracked.size > 0) {
         const done = new Promise<void>((resolve) => {
           drained = resolve;
         });
@@ -329,7 +307,7 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
       for (const entry of [...tracked.values()]) {
         cancel(entry, new EngineError("unavailable", "the gateway shut down before this finished"));
       }
-      await stopWorker();
+      await supervisor.stop();
     },
   };
 }

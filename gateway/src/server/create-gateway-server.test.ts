@@ -84,6 +84,8 @@ function createErrorPathEngine(): Engine {
   });
   return {
     models: () => models,
+    readyModels: () => models.map((m) => m.id),
+    onReadinessChange: () => () => {},
     generate(request, signal) {
       switch (request.model) {
         case "missing":

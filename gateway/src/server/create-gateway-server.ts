@@ -91,6 +91,10 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   // Every call in flight listens to this one signal: many listeners are expected, not a leak.
   setMaxListeners(0, shutdown.signal);
   const health = createHealthService({ services: [InferenceService.typeName] });
+  // Health follows the engine: NOT_SERVING while no model can generate (a worker restarting).
+  const followReadiness = () => health.setServing(engine.readyModels().length > 0);
+  const stopFollowingReadiness = engine.onReadinessChange(followReadiness);
+  followReadiness();
   const reflection = createReflectionServices({ services: [InferenceService, Health] });
   const rpc = createRpcHandler({
     services: [
@@ -200,6 +204,7 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
 
     close(graceMs) {
       closing ??= (async () => {
+        stopFollowingReadiness();
         health.shutDown();
         listener.close();
         // Closes idle keep-alive connections; busy ones get "Connection: close" on their next

@@ -17,10 +17,15 @@ export interface HealthServiceOptions {
   readonly services: readonly string[];
 }
 
-/** The health service and the switch that drives it. */
+/** The health service and the switches that drive it. */
 export interface HealthService {
   readonly service: typeof Health;
   readonly implementation: ServiceImpl<typeof Health>;
+  /**
+   * Reports every service NOT_SERVING while `serving` is false (no model can generate), SERVING
+   * again once it is true; `Watch` streams see each change. No effect after `shutDown()`.
+   */
+  setServing(serving: boolean): void;
   /**
    * Marks every service NOT_SERVING for good (the server is shutting down): `Watch` streams get
    * that status, then end with Unavailable so that they do not hold the shutdown up.
@@ -28,15 +33,19 @@ export interface HealthService {
   shutDown(): void;
 }
 
-/** Creates the health service; every known service is SERVING until {@link HealthService.shutDown}. */
+/**
+ * Creates the health service; every known service is SERVING until {@link HealthService.setServing}
+ * says otherwise or {@link HealthService.shutDown}.
+ */
 export function createHealthService(options: HealthServiceOptions): HealthService {
   const known = new Set(["", ...options.services]);
   const changes = new EventEmitter();
   let shuttingDown = false;
+  let serving = true;
   const status = (service: string) =>
     !known.has(service)
       ? ServingStatus.SERVICE_UNKNOWN
-      : shuttingDown
+      : shuttingDown || !serving
         ? ServingStatus.NOT_SERVING
         : ServingStatus.SERVING;
 
@@ -72,6 +81,11 @@ export function createHealthService(options: HealthServiceOptions): HealthServic
           throw abortReason(error, context);
         }
       },
+    },
+    setServing(value) {
+      if (value === serving) return;
+      serving = value;
+      changes.emit("change");
     },
     shutDown() {
       shuttingDown = true;
