@@ -98,9 +98,9 @@ export interface Engine {
    * queue (`resource_exhausted`), a model that is restarting or a shut-down engine
    * (`unavailable`); errors found later (a chat template that rejects the messages, a prompt
    * longer than the context) are thrown by the iterator, and so is `unavailable` for every
-   * generation of a model whose worker dies. Aborting `signal` stops the generation within one decode step and frees its KV
-   * cache; the iterator then throws `EngineError` `cancelled` (or `deadline_exceeded` when the
-   * signal's reason says so).
+   * generation of a model whose worker dies. Aborting `signal` stops the generation within one
+   * decode step and frees its KV cache; the iterator then throws `EngineError` `cancelled` (or
+   * `deadline_exceeded` when the signal's reason says so).
    */
   generate(request: GenerationRequest, signal: AbortSignal): Generation;
   /** Stops admitting, lets generations in flight finish until `graceMs`, then stops the workers. */

@@ -120,11 +120,16 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
 
   /** Forgets a generation whose worker slot is free again. */
   function settle(entry: Tracked, finishReason: string): void {
+    forget(entry, finishReason);
+    if (entry.dispatched) active--;
+    dispatch();
+  }
+
+  /** Stops tracking a generation and counts how it ended. */
+  function forget(entry: Tracked, finishReason: string): void {
     tracked.delete(entry.id);
     entry.detach();
     metrics.generations.inc({ ...labels, finish_reason: finishReason });
-    if (entry.dispatched) active--;
-    dispatch();
   }
 
   function countTokens(entry: Tracked, count: number): void {
@@ -193,15 +198,10 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
       `model ${source.id} stopped unexpectedly and is restarting: retry shortly`,
     );
     waiting.length = 0;
-    for (const entry of tracked.values()) {
-      entry.detach();
+    for (const entry of [...tracked.values()]) {
       entry.channel.fail(error);
-      metrics.generations.inc({
-        ...labels,
-        finish_reason: entry.cancelled ? "cancelled" : "error",
-      });
+      forget(entry, entry.cancelled ? "cancelled" : "error");
     }
-    tracked.clear();
     active = 0;
     updateGauges();
     drained?.();
