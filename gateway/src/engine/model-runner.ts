@@ -12,6 +12,7 @@ import type { Generation, GenerationRequest, ModelDescription } from "./engine.j
 import { EngineError } from "./engine-error.js";
 import type { EngineMetrics } from "./engine-metrics.js";
 import { GenerationChannel } from "./generation-channel.js";
+import { createWorkerInbox } from "./worker-inbox.js";
 import type { FromWorker, FromWorkerBatch, ToWorker, WorkerConfig } from "./worker-protocol.js";
 import { startWorkerSupervisor } from "./worker-supervisor.js";
 
@@ -212,14 +213,16 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
     options.onReadinessChange();
   }
 
+  const inbox = createWorkerInbox<FromWorkerBatch>((batches) => {
+    for (const batch of batches) for (const message of batch) onMessage(message);
+  });
   const supervisor = await startWorkerSupervisor({
     modelId: source.id,
     config: workerConfig,
     logger,
-    onMessage: (batch: FromWorkerBatch) => {
-      for (const message of batch) onMessage(message);
-    },
+    onMessage: inbox.push,
     onDown: () => {
+      inbox.flush(); // what the worker sent before it died still counts
       failAll();
       setReady(false);
     },
