@@ -2,8 +2,9 @@
  * @module Serves the registered procedures over gRPC, gRPC-Web and Connect, and observes every
  * call (protocol, status code, messages, wire bytes) for its report: metrics and one log line.
  *
- * Two paths share the services, the call count and the report: gRPC calls of unary and
- * server-streaming methods on HTTP/2 take the direct path (grpc-stream-handler.ts, for speed);
+ * Three paths share the services, the call count and the report, all for speed but the last:
+ * gRPC calls of unary and server-streaming methods on HTTP/2 take the direct path
+ * (grpc-stream-handler.ts); Connect and gRPC-Web server streams take web-stream-handler.ts;
  * everything else takes connect-node's router.
  *
  * The router path is `connectNodeAdapter` opened up: the same router, the same exported
@@ -32,12 +33,14 @@ import {
 import type { Logger } from "pino";
 import type { RpcMetrics } from "../observability/rpc-metrics.js";
 import { clampTimeout } from "./clamp-timeout.js";
+import { createDirectRoutes } from "./direct-routes.js";
 import { createGrpcStreamHandler } from "./grpc-stream-handler.js";
 import { type RpcCall, rpcCallInterceptor, rpcCallKey } from "./rpc-call.js";
 import { createRpcCallReporter, type RpcCallOutcome } from "./rpc-call-reporter.js";
 import { type ObservedResponse, readRpcOutcome } from "./rpc-outcome.js";
 import { rpcProtocolOf } from "./rpc-protocol.js";
 import type { RpcService } from "./rpc-service.js";
+import { createWebStreamHandler } from "./web-stream-handler.js";
 
 /** A request as either Node HTTP server delivers it. */
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
@@ -105,8 +108,9 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
       }
     }
   };
+  const routes = createDirectRoutes(options.services, options.readMaxBytes);
   const handleStream = createGrpcStreamHandler({
-    services: options.services,
+    routes,
     readMaxBytes: options.readMaxBytes,
     maxTimeoutMs: options.maxTimeoutMs,
     shutdownSignal: options.shutdownSignal,
@@ -114,11 +118,24 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     onEnd: (call, error, durationMs) => ended(call, { error, durationMs, httpVersion: "2.0" }),
   });
 
+  const handleWebStream = createWebStreamHandler({
+    routes,
+    readMaxBytes: options.readMaxBytes,
+    maxTimeoutMs: options.maxTimeoutMs,
+    shutdownSignal: options.shutdownSignal,
+    onStart: started,
+    onEnd: (call, error, durationMs, httpVersion) =>
+      ended(call, { error, durationMs, httpVersion }),
+  });
+
   function handle(request: NodeRequest, response: NodeResponse): boolean {
     const path = (request.url ?? "").split("?", 1)[0] ?? "";
     const handler = procedures.get(path);
     if (handler === undefined) {
       return false;
+    }
+    if (handleWebStream(request, response, path)) {
+      return true;
     }
     const call: RpcCall = {
       protocol: rpcProtocolOf(request.method, request.headers["content-type"]),

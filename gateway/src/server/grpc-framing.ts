@@ -1,18 +1,21 @@
 /**
- * @module gRPC's length-prefixed messages (one flags byte, a 4-byte big-endian length, the
- * bytes) for the direct gRPC path: framing a response message, and reading the one request
- * message of a unary or server-streaming call. Errors and their codes are connect-es's, so a
- * client sees the same status whichever path served it.
+ * @module The length-prefixed messages of gRPC, gRPC-Web and Connect streams (one flags byte, a
+ * 4-byte big-endian length, the bytes) for the paths beside connect-node: framing a response
+ * message, and reading the one request message of a unary or server-streaming call. Errors and
+ * their codes are connect-es's, so a client sees the same status whichever path served it.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { compressedFlag } from "@connectrpc/connect/protocol";
 
 const prefixBytes = 5;
 
-/** Frames one uncompressed message. */
-export function frameMessage(message: Uint8Array): Buffer {
+/**
+ * Frames one uncompressed message; `flags` marks the end-of-stream envelopes of gRPC-Web
+ * (trailers) and Connect (end-stream JSON).
+ */
+export function frameMessage(message: Uint8Array, flags = 0): Buffer {
   const frame = Buffer.allocUnsafe(prefixBytes + message.byteLength);
-  frame[0] = 0;
+  frame[0] = flags;
   frame.writeUInt32BE(message.byteLength, 1);
   frame.set(message, prefixBytes);
   return frame;

@@ -22,6 +22,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { FinishReason, InferenceService } from "@parley/gen/inference/v1/inference_pb";
+import { createDirectRoutes } from "./direct-routes.js";
 import { frameMessage } from "./grpc-framing.js";
 import { createGrpcStreamHandler } from "./grpc-stream-handler.js";
 import type { RpcCall } from "./rpc-call.js";
@@ -53,36 +54,43 @@ describe("the direct gRPC path", () => {
 
   before(async () => {
     const handle = createGrpcStreamHandler({
-      services: [
-        rpcService(InferenceService, {
-          listModels: () => ({ models: [{ id: "m", isDefault: true }] }),
-          async generate(request, context) {
-            if (request.prompt === "invalid") {
-              throw new ConnectError("prompt is invalid", Code.InvalidArgument);
-            }
-            if (request.prompt === "crash") {
-              throw new Error("secret internal detail");
-            }
-            if (request.prompt === "wait") {
-              handlerAborts.push(await aborted(context.signal));
-              throw ConnectError.from(context.signal.reason);
-            }
-            return { model: "m", text: `echo ${request.prompt}`, finishReason: FinishReason.STOP };
-          },
-          async *generateStream(request, context) {
-            yield { model: "m" };
-            const count = request.maxTokens ?? 3;
-            for (let i = 0; i < count; i++) {
-              yield { text: `t${i}`, tokenIds: [i] };
-            }
-            if (request.prompt === "wait") {
-              handlerAborts.push(await aborted(context.signal));
-              return;
-            }
-            yield { finishReason: FinishReason.LENGTH };
-          },
-        }),
-      ],
+      routes: createDirectRoutes(
+        [
+          rpcService(InferenceService, {
+            listModels: () => ({ models: [{ id: "m", isDefault: true }] }),
+            async generate(request, context) {
+              if (request.prompt === "invalid") {
+                throw new ConnectError("prompt is invalid", Code.InvalidArgument);
+              }
+              if (request.prompt === "crash") {
+                throw new Error("secret internal detail");
+              }
+              if (request.prompt === "wait") {
+                handlerAborts.push(await aborted(context.signal));
+                throw ConnectError.from(context.signal.reason);
+              }
+              return {
+                model: "m",
+                text: `echo ${request.prompt}`,
+                finishReason: FinishReason.STOP,
+              };
+            },
+            async *generateStream(request, context) {
+              yield { model: "m" };
+              const count = request.maxTokens ?? 3;
+              for (let i = 0; i < count; i++) {
+                yield { text: `t${i}`, tokenIds: [i] };
+              }
+              if (request.prompt === "wait") {
+                handlerAborts.push(await aborted(context.signal));
+                return;
+              }
+              yield { finishReason: FinishReason.LENGTH };
+            },
+          }),
+        ],
+        readMaxBytes,
+      ),
       readMaxBytes,
       maxTimeoutMs: 60_000,
       shutdownSignal: shutdown.signal,

@@ -15,31 +15,17 @@
  */
 import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import { performance } from "node:perf_hooks";
-import {
-  create,
-  type DescMessage,
-  type DescMethod,
-  type DescService,
-  isMessage,
-} from "@bufbuild/protobuf";
-import {
-  Code,
-  ConnectError,
-  type ContextValues,
-  createContextValues,
-  createServiceImplSpec,
-  type HandlerContext,
-  type MethodImplSpec,
-} from "@connectrpc/connect";
-import { createMethodSerializationLookup } from "@connectrpc/connect/protocol";
+import { Code, ConnectError, type MethodImplSpec } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { DirectContext, drained } from "./direct-context.js";
+import type { DirectRoute } from "./direct-routes.js";
 import { frameMessage, SingleMessageReader } from "./grpc-framing.js";
 import type { RpcCall } from "./rpc-call.js";
-import type { RpcService } from "./rpc-service.js";
 
 /** Options of {@link createGrpcStreamHandler}. */
 export interface GrpcStreamHandlerOptions {
-  readonly services: readonly RpcService[];
+  /** The methods to serve (`createDirectRoutes`). */
+  readonly routes: ReadonlyMap<string, DirectRoute>;
   /** Largest request message; larger ones fail with resource_exhausted. */
   readonly readMaxBytes: number;
   /** Longest deadline a call may have; longer ones are shortened to it, as in connect-node's path. */
@@ -58,16 +44,6 @@ export type GrpcStreamHandler = (
   headers: IncomingHttpHeaders,
 ) => boolean;
 
-/** A method this path serves, with its (de)serializers looked up once. */
-interface Route {
-  /** The procedure without its leading slash, e.g. "inference.v1.InferenceService/Generate". */
-  readonly name: string;
-  readonly spec: MethodImplSpec & { kind: "unary" | "server_streaming" };
-  readonly output: DescMessage;
-  readonly parse: (bytes: Uint8Array) => unknown;
-  readonly serialize: (message: unknown) => Uint8Array;
-}
-
 const contentTypes = new Set(["application/grpc", "application/grpc+proto"]);
 const responseHeaders = {
   [constants.HTTP2_HEADER_STATUS]: 200,
@@ -77,28 +53,7 @@ const okTrailers = { "grpc-status": "0" };
 
 /** Creates the handler for the methods of `options.services` it can serve. */
 export function createGrpcStreamHandler(options: GrpcStreamHandlerOptions): GrpcStreamHandler {
-  const routes = new Map<string, Route>();
-  for (const { service, implementation } of options.services) {
-    const spec = createServiceImplSpec(service, implementation);
-    for (const method of Object.values(spec.methods)) {
-      if (method.kind === "unary" || method.kind === "server_streaming") {
-        const serialization = createMethodSerializationLookup(method.method, undefined, undefined, {
-          readMaxBytes: options.readMaxBytes,
-          writeMaxBytes: 0xffffffff,
-        });
-        const input = serialization.getI(true);
-        const output = serialization.getO(true);
-        const name = `${service.typeName}/${method.method.name}`;
-        routes.set(`/${name}`, {
-          name,
-          spec: method,
-          output: method.method.output,
-          parse: (bytes) => input.parse(bytes),
-          serialize: (message) => output.serialize(message as never),
-        });
-      }
-    }
-  }
+  const { routes } = options;
   const active = new Set<DirectCall>();
   options.shutdownSignal.addEventListener("abort", () => {
     const reason = ConnectError.from(options.shutdownSignal.reason, Code.Unavailable);
@@ -125,7 +80,7 @@ export function createGrpcStreamHandler(options: GrpcStreamHandlerOptions): Grpc
 function serveCall(
   stream: ServerHttp2Stream,
   headers: IncomingHttpHeaders,
-  route: Route,
+  route: DirectRoute,
   options: GrpcStreamHandlerOptions,
   active: Set<DirectCall>,
 ): void {
@@ -154,7 +109,7 @@ class DirectCall {
   constructor(
     private readonly stream: ServerHttp2Stream,
     headers: IncomingHttpHeaders,
-    private readonly route: Route,
+    private readonly route: DirectRoute,
     private readonly options: GrpcStreamHandlerOptions,
     private readonly active: Set<DirectCall>,
   ) {
@@ -168,7 +123,7 @@ class DirectCall {
       bytesSent: 0,
       handlerError: undefined,
     };
-    this.context = new DirectContext(method, headers);
+    this.context = new DirectContext(method, headers, "grpc");
     this.reader = new SingleMessageReader(options.readMaxBytes);
     active.add(this);
     options.onStart(this.record);
@@ -216,7 +171,7 @@ class DirectCall {
     const { spec } = this.route;
     let request: never;
     try {
-      request = this.route.parse(this.reader.message(spec.kind)) as never;
+      request = this.route.binary.parse(this.reader.message(spec.kind)) as never;
       this.record.messagesReceived = 1;
     } catch (error) {
       this.fail(error);
@@ -316,9 +271,7 @@ class DirectCall {
 
   private frame(message: unknown): Buffer {
     const { route, record } = this;
-    const bytes = frameMessage(
-      route.serialize(isMessage(message) ? message : create(route.output, message as never)),
-    );
+    const bytes = frameMessage(route.binary.serialize(message));
     record.messagesSent++;
     record.bytesSent += bytes.byteLength;
     return bytes;
@@ -339,106 +292,4 @@ function trailersOf(
 
 function headerValue(value: string | string[] | undefined): string | null {
   return typeof value === "string" ? value : null;
-}
-
-/** Resolves when the stream can take more, or has closed. */
-function drained(stream: ServerHttp2Stream): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      stream.off("drain", done);
-      stream.off("close", done);
-      resolve();
-    };
-    stream.on("drain", done);
-    stream.on("close", done);
-  });
-}
-
-/**
- * The handler context of a direct call. Its signal and header objects are made only when a
- * handler reads them: `ListModels` reads none, and on a busy server the AbortController and
- * three Headers per call are a measurable part of the cost.
- */
-class DirectContext implements HandlerContext {
-  readonly method: DescMethod;
-  readonly service: DescService;
-  readonly requestMethod = "POST";
-  readonly protocolName = "grpc";
-  deadlineAt: number | undefined;
-  private readonly rawHeaders: IncomingHttpHeaders;
-  private controller: AbortController | undefined;
-  private reason: ConnectError | undefined;
-  private requestHeaders: Headers | undefined;
-  private responseHeaders: Headers | undefined;
-  private responseTrailers: Headers | undefined;
-  private contextValues: ContextValues | undefined;
-
-  constructor(method: DescMethod, headers: IncomingHttpHeaders) {
-    this.method = method;
-    this.service = method.parent;
-    this.rawHeaders = headers;
-  }
-
-  get url(): string {
-    const authority = this.rawHeaders[constants.HTTP2_HEADER_AUTHORITY] ?? "localhost";
-    return `http://${authority}${this.rawHeaders[constants.HTTP2_HEADER_PATH] ?? ""}`;
-  }
-
-  get values(): ContextValues {
-    this.contextValues ??= createContextValues();
-    return this.contextValues;
-  }
-
-  get signal(): AbortSignal {
-    if (this.controller === undefined) {
-      this.controller = new AbortController();
-      if (this.reason !== undefined) this.controller.abort(this.reason);
-    }
-    return this.controller.signal;
-  }
-
-  timeoutMs = (): number | undefined =>
-    this.deadlineAt === undefined ? undefined : this.deadlineAt - performance.now();
-
-  get requestHeader(): Headers {
-    if (this.requestHeaders === undefined) {
-      this.requestHeaders = new Headers();
-      for (const [name, value] of Object.entries(this.rawHeaders)) {
-        if (name.startsWith(":") || value === undefined) continue;
-        for (const item of Array.isArray(value) ? value : [value]) {
-          this.requestHeaders.append(name, item);
-        }
-      }
-    }
-    return this.requestHeaders;
-  }
-
-  get responseHeader(): Headers {
-    this.responseHeaders ??= new Headers();
-    return this.responseHeaders;
-  }
-
-  get responseTrailer(): Headers {
-    this.responseTrailers ??= new Headers();
-    return this.responseTrailers;
-  }
-
-  /** Aborts the signal once, with `reason`. */
-  abort(reason: ConnectError): void {
-    if (this.reason !== undefined) return;
-    this.reason = reason;
-    this.controller?.abort(reason);
-  }
-
-  /** The response headers a handler set, if any. */
-  header(): Record<string, string> | undefined {
-    return this.responseHeaders === undefined
-      ? undefined
-      : Object.fromEntries(this.responseHeaders);
-  }
-
-  /** The response trailers a handler set, if any. */
-  trailer(): Headers | undefined {
-    return this.responseTrailers;
-  }
 }

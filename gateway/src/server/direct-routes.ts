@@ -1,0 +1,63 @@
+/**
+ * @module The methods the paths beside connect-node serve (unary and server-streaming), each
+ * with its implementation and its (de)serializers for both formats looked up once, keyed by
+ * request path. Built from the same service list as connect-node's router.
+ */
+import { create, type DescMessage, isMessage } from "@bufbuild/protobuf";
+import { createServiceImplSpec, type MethodImplSpec } from "@connectrpc/connect";
+import { createMethodSerializationLookup } from "@connectrpc/connect/protocol";
+import type { RpcService } from "./rpc-service.js";
+
+/** Reads a request message and writes response messages in one format. */
+export interface DirectSerialization {
+  readonly parse: (bytes: Uint8Array) => unknown;
+  /** Takes a message or the init object a handler may return instead. */
+  readonly serialize: (message: unknown) => Uint8Array;
+}
+
+/** A method served beside connect-node. */
+export interface DirectRoute {
+  /** The procedure without its leading slash, e.g. "inference.v1.InferenceService/Generate". */
+  readonly name: string;
+  readonly spec: MethodImplSpec & { kind: "unary" | "server_streaming" };
+  readonly binary: DirectSerialization;
+  readonly json: DirectSerialization;
+}
+
+/** The unary and server-streaming methods of `services`, keyed by path ("/pkg.Service/Method"). */
+export function createDirectRoutes(
+  services: readonly RpcService[],
+  readMaxBytes: number,
+): ReadonlyMap<string, DirectRoute> {
+  const routes = new Map<string, DirectRoute>();
+  for (const { service, implementation } of services) {
+    const spec = createServiceImplSpec(service, implementation);
+    for (const method of Object.values(spec.methods)) {
+      if (method.kind !== "unary" && method.kind !== "server_streaming") continue;
+      const lookup = createMethodSerializationLookup(method.method, undefined, undefined, {
+        readMaxBytes,
+        writeMaxBytes: 0xffffffff,
+      });
+      const serialization = (binary: boolean): DirectSerialization => {
+        const input = lookup.getI(binary);
+        const output = lookup.getO(binary);
+        const schema: DescMessage = method.method.output;
+        return {
+          parse: (bytes) => input.parse(bytes),
+          serialize: (message) =>
+            output.serialize(
+              (isMessage(message) ? message : create(schema, message as never)) as never,
+            ),
+        };
+      };
+      const name = `${service.typeName}/${method.method.name}`;
+      routes.set(`/${name}`, {
+        name,
+        spec: method,
+        binary: serialization(true),
+        json: serialization(false),
+      });
+    }
+  }
+  return routes;
+}
