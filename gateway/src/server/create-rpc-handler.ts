@@ -2,10 +2,12 @@
  * @module Serves the registered procedures over gRPC, gRPC-Web and Connect, and observes every
  * call (protocol, status code, messages, wire bytes) for its report: metrics and one log line.
  *
- * Three paths share the services, the call count and the report, all for speed but the last:
+ * Four paths share the services, the call count and the report, all for speed but the last:
  * gRPC calls of unary and server-streaming methods on HTTP/2 take the direct path
- * (grpc-stream-handler.ts); Connect and gRPC-Web server streams take web-stream-handler.ts;
- * everything else takes connect-node's router.
+ * (grpc-stream-handler.ts); Connect server streams and gRPC-Web calls take
+ * web-stream-handler.ts; Connect unary POSTs take connect-unary-handler.ts; everything else
+ * (compressed requests, GET, gRPC-Web text, `+json` gRPC, client and bidi streaming) takes
+ * connect-node's router.
  *
  * The router path is `connectNodeAdapter` opened up: the same router, the same exported
  * `universalRequestFromNodeRequest` / `universalResponseToNodeResponse` pair, but with the
@@ -33,6 +35,7 @@ import {
 import type { Logger } from "pino";
 import type { RpcMetrics } from "../observability/rpc-metrics.js";
 import { clampTimeout } from "./clamp-timeout.js";
+import { createConnectUnaryHandler } from "./connect-unary-handler.js";
 import { createDirectRoutes } from "./direct-routes.js";
 import { createGrpcStreamHandler } from "./grpc-stream-handler.js";
 import { type RpcCall, rpcCallInterceptor, rpcCallKey } from "./rpc-call.js";
@@ -118,15 +121,21 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     onEnd: (call, error, durationMs) => ended(call, { error, durationMs, httpVersion: "2.0" }),
   });
 
-  const handleWebStream = createWebStreamHandler({
+  const besideConnectNode = {
     routes,
     readMaxBytes: options.readMaxBytes,
     maxTimeoutMs: options.maxTimeoutMs,
     shutdownSignal: options.shutdownSignal,
     onStart: started,
-    onEnd: (call, error, durationMs, httpVersion) =>
-      ended(call, { error, durationMs, httpVersion }),
-  });
+    onEnd: (
+      call: RpcCall,
+      error: ConnectError | undefined,
+      durationMs: number,
+      httpVersion: string,
+    ) => ended(call, { error, durationMs, httpVersion }),
+  };
+  const handleWebStream = createWebStreamHandler(besideConnectNode);
+  const handleConnectUnary = createConnectUnaryHandler(besideConnectNode);
 
   function handle(request: NodeRequest, response: NodeResponse): boolean {
     const path = (request.url ?? "").split("?", 1)[0] ?? "";
@@ -134,7 +143,7 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     if (handler === undefined) {
       return false;
     }
-    if (handleWebStream(request, response, path)) {
+    if (handleWebStream(request, response, path) || handleConnectUnary(request, response, path)) {
       return true;
     }
     const call: RpcCall = {

@@ -59,7 +59,7 @@ function envelopes(body: Buffer): { flags: number; data: Buffer }[] {
   return out;
 }
 
-describe("the web stream path (Connect and gRPC-Web server streams)", () => {
+describe("the web stream path (Connect server streams, gRPC-Web calls)", () => {
   let http1: Server;
   let http2: Http2Server;
   let port1: number;
@@ -75,7 +75,11 @@ describe("the web stream path (Connect and gRPC-Web server streams)", () => {
       routes: createDirectRoutes(
         [
           rpcService(InferenceService, {
-            generate: (request) => ({ model: "m", text: request.prompt }),
+            generate: (request) => {
+              if (request.prompt === "")
+                throw new ConnectError("empty prompt", Code.InvalidArgument);
+              return { model: "m", text: request.prompt };
+            },
             async *generateStream(request, context) {
               if (request.prompt === "invalid") {
                 throw new ConnectError("prompt is invalid", Code.InvalidArgument);
@@ -226,6 +230,19 @@ describe("the web stream path (Connect and gRPC-Web server streams)", () => {
     });
   }
 
+  it("serves gRPC-Web unary calls as a stream of one message, errors included", async () => {
+    for (const flavour of flavours.filter((f) => f.name.startsWith("gRPC-Web"))) {
+      const client = createClient(InferenceService, flavour.transport());
+      assert.equal((await client.generate({ prompt: "x" })).text, "x", flavour.name);
+      const error = await client.generate({ prompt: "" }).then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e),
+      );
+      assert.equal(error?.code, Code.InvalidArgument, flavour.name);
+      assert.equal(error?.rawMessage, "empty prompt", flavour.name);
+    }
+  });
+
   it("passes the handler's response headers and trailers to the client", async () => {
     for (const flavour of flavours) {
       const client = createClient(InferenceService, flavour.transport());
@@ -341,7 +358,7 @@ describe("the web stream path (Connect and gRPC-Web server streams)", () => {
     assert.equal(ok.error, undefined);
   });
 
-  it("declines what connect-node serves instead: unary, compression, gRPC-Web text, GET", async () => {
+  it("declines what connect-node serves instead: Connect unary, compression, gRPC-Web text, GET", async () => {
     const connect = { "content-type": "application/connect+proto" };
     assert.equal((await post(connect, framedPrompt("s"))).status, 200, "the plain call is served");
     const declined: Record<string, string>[] = [

@@ -1,16 +1,17 @@
 /**
- * @module Serves server-streaming calls over Connect and gRPC-Web (the protocols browsers and
- * curl speak) on Node's request/response API, HTTP/1.1 and HTTP/2 alike.
+ * @module Serves Connect server streams and gRPC-Web calls (the protocols browsers speak; a
+ * gRPC-Web unary call is framed as a stream of one message) on Node's request/response API,
+ * HTTP/1.1 and HTTP/2 alike.
  *
  * Why by hand, beside connect-node: connect-node passes every streamed message through a chain
  * of about ten async generators. At 1,000 paced gRPC-Web streams that cost the main thread about
  * 60 µs per token, against 17 µs here (side by side: 13,000 against 32,000 tokens/s delivered,
  * event-loop p99 70 against 22 ms), so a browser fan-out saturated the event loop at less than
- * half the load gRPC took. Like the direct gRPC path, this one keeps
- * connect-es's parts (service implementations, serialization, timeout parsing, end-stream JSON,
- * gRPC-Web trailers, error texts) and drops the pipeline. It takes POST requests of
- * server-streaming methods in either format with uncompressed bodies, and leaves everything
- * else to connect-node: unary calls, compressed requests, gRPC-Web text, GET.
+ * half the load gRPC took. Like the direct gRPC path, this one keeps connect-es's parts (service
+ * implementations, serialization, timeout parsing, end-stream JSON, gRPC-Web trailers, error
+ * texts) and drops the pipeline. It takes POST requests in either format with uncompressed
+ * bodies, and leaves the rest to connect-node: compressed requests, gRPC-Web text, GET. Connect
+ * unary calls have their own path (connect-unary-handler.ts).
  *
  * Streams end in the body, never in HTTP trailers, in both protocols: an end-stream message
  * (Connect) or a trailers frame (gRPC-Web). Responses are never compressed.
@@ -18,7 +19,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { Writable } from "node:stream";
-import { Code, ConnectError, type MethodImplSpec } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import {
   endStreamFlag,
   endStreamToJson,
@@ -90,15 +91,12 @@ export function createWebStreamHandler(options: WebStreamHandlerOptions): WebStr
   });
   return (request, response, path) => {
     const route = options.routes.get(path);
-    if (
-      route === undefined ||
-      route.spec.kind !== "server_streaming" ||
-      request.method !== "POST"
-    ) {
+    if (route === undefined || request.method !== "POST") return false;
+    const dialect = dialectOf(request.headers, route);
+    // A gRPC-Web unary call is framed as a stream of one message; a Connect one is not.
+    if (dialect === undefined || (route.spec.kind === "unary" && dialect.protocol === "connect")) {
       return false;
     }
-    const dialect = dialectOf(request.headers, route);
-    if (dialect === undefined) return false;
     const call = new WebStreamCall(request, response, route, dialect, options, active);
     try {
       const timeoutMs = dialect.timeoutMs(request.headers);
@@ -228,7 +226,7 @@ class WebStreamCall {
 
   private readonly onEnd = () => {
     if (this.status !== null) return;
-    const spec = this.route.spec as MethodImplSpec & { kind: "server_streaming" };
+    const { spec } = this.route;
     let request: never;
     try {
       request = this.dialect.serialization.parse(this.reader.message(spec.kind)) as never;
@@ -255,12 +253,13 @@ class WebStreamCall {
     this.options.onEnd(record, error, performance.now() - this.started, this.request.httpVersion);
   };
 
-  private async run(
-    spec: MethodImplSpec & { kind: "server_streaming" },
-    request: never,
-  ): Promise<void> {
+  private async run(spec: DirectRoute["spec"], request: never): Promise<void> {
     const { response } = this;
-    const responses = spec.impl(request, this.context)[Symbol.asyncIterator]();
+    const responses = (
+      spec.kind === "server_streaming"
+        ? spec.impl(request, this.context)
+        : oneMessage(spec.impl(request, this.context))
+    )[Symbol.asyncIterator]();
     let done = false;
     try {
       while (this.status === null && !response.destroyed) {
@@ -307,3 +306,7 @@ class WebStreamCall {
 }
 
 function ignore(): void {}
+
+async function* oneMessage<T>(response: T | Promise<T>): AsyncGenerator<T> {
+  yield await response;
+}
