@@ -74,6 +74,9 @@ export async function captureFixtures(
   const models = await client.listModels({});
   const streamMessages: Uint8Array[] = [];
   for await (const message of client.generateStream({ prompt, maxTokens, temperature: 0 })) {
+    if (message.tokenIds.length > 1) {
+      throw new Error("a captured message carries several tokens; baselines send one per message");
+    }
     streamMessages.push(toBinary(GenerateStreamResponseSchema, message));
   }
   return { listModelsResponse: toBinary(ListModelsResponseSchema, models), streamMessages };
