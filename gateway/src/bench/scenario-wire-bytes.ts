@@ -3,6 +3,8 @@
  * for each protocol and HTTP version the gateway serves (with connect-node's own clients), and
  * for the Server-Sent Events baseline (same messages as JSON). Each is run with a short and a long
  * completion: bytes per token over the whole connection, and the marginal bytes of one more token.
+ * The gateway's decode steps are held 5 ms apart, so every message carries one token, as the
+ * baseline's do.
  */
 import type { BenchContext } from "./bench-context.js";
 import type { WireBytesRow } from "./bench-results.js";
@@ -21,9 +23,12 @@ interface WireCase {
 /** Runs scenario 3. */
 export async function runWireBytesScenario(ctx: BenchContext): Promise<{ rows: WireBytesRow[] }> {
   const { shortTokens, longTokens } = ctx.settings.wireBytes;
-  const gateway = await startGateway({ name: "gateway", models: ["builtin"] });
+  const gateway = await startGateway({ name: "gateway", models: ["builtin"], pace: true });
   const fastify = await startBaseline("fastify", ctx.fixturesPath);
   try {
+    // Bytes per token are compared at one token per message: decode steps 5 ms apart, so the
+    // main thread never falls behind the worker and merges steps into one message.
+    await gateway.request({ type: "pace", paceMs: 5 });
     const rpcCases: WireCase[] = (
       [
         ["grpc", "2"],
