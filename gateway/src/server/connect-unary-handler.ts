@@ -24,12 +24,11 @@ import {
 } from "@connectrpc/connect/protocol-connect";
 import type { NodeRequest, NodeResponse } from "./create-rpc-handler.js";
 import { DirectContext } from "./direct-context.js";
-import type { DirectRoute, DirectSerialization } from "./direct-routes.js";
+import type { DirectPathOptions, DirectRoute, DirectSerialization } from "./direct-routes.js";
 import type { RpcCall } from "./rpc-call.js";
-import type { WebStreamHandlerOptions } from "./web-stream-handler.js";
 
-/** Same options as the web stream path: both serve calls beside connect-node. */
-export type ConnectUnaryHandlerOptions = WebStreamHandlerOptions;
+/** Options of {@link createConnectUnaryHandler}. */
+export type ConnectUnaryHandlerOptions = DirectPathOptions;
 
 /** Serves the request and returns true, or returns false when connect-node should serve it. */
 export type ConnectUnaryHandler = (

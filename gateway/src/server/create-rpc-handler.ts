@@ -36,7 +36,7 @@ import type { Logger } from "pino";
 import type { RpcMetrics } from "../observability/rpc-metrics.js";
 import { clampTimeout } from "./clamp-timeout.js";
 import { createConnectUnaryHandler } from "./connect-unary-handler.js";
-import { createDirectRoutes } from "./direct-routes.js";
+import { createDirectRoutes, type DirectPathOptions } from "./direct-routes.js";
 import { createGrpcStreamHandler } from "./grpc-stream-handler.js";
 import { type RpcCall, rpcCallInterceptor, rpcCallKey } from "./rpc-call.js";
 import { createRpcCallReporter, type RpcCallOutcome } from "./rpc-call-reporter.js";
@@ -111,29 +111,16 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
       }
     }
   };
-  const routes = createDirectRoutes(options.services, options.readMaxBytes);
-  const handleStream = createGrpcStreamHandler({
-    routes,
+  const besideConnectNode: DirectPathOptions = {
+    routes: createDirectRoutes(options.services, options.readMaxBytes),
     readMaxBytes: options.readMaxBytes,
     maxTimeoutMs: options.maxTimeoutMs,
     shutdownSignal: options.shutdownSignal,
     onStart: started,
-    onEnd: (call, error, durationMs) => ended(call, { error, durationMs, httpVersion: "2.0" }),
-  });
-
-  const besideConnectNode = {
-    routes,
-    readMaxBytes: options.readMaxBytes,
-    maxTimeoutMs: options.maxTimeoutMs,
-    shutdownSignal: options.shutdownSignal,
-    onStart: started,
-    onEnd: (
-      call: RpcCall,
-      error: ConnectError | undefined,
-      durationMs: number,
-      httpVersion: string,
-    ) => ended(call, { error, durationMs, httpVersion }),
+    onEnd: (call, error, durationMs, httpVersion) =>
+      ended(call, { error, durationMs, httpVersion }),
   };
+  const handleStream = createGrpcStreamHandler(besideConnectNode);
   const handleWebStream = createWebStreamHandler(besideConnectNode);
   const handleConnectUnary = createConnectUnaryHandler(besideConnectNode);
 

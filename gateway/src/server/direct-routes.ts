@@ -1,11 +1,13 @@
 /**
  * @module The methods the paths beside connect-node serve (unary and server-streaming), each
  * with its implementation and its (de)serializers for both formats looked up once, keyed by
- * request path. Built from the same service list as connect-node's router.
+ * request path, and the options those paths share. Built from the same service list as
+ * connect-node's router.
  */
 import { create, type DescMessage, isMessage } from "@bufbuild/protobuf";
-import { createServiceImplSpec, type MethodImplSpec } from "@connectrpc/connect";
+import { type ConnectError, createServiceImplSpec, type MethodImplSpec } from "@connectrpc/connect";
 import { createMethodSerializationLookup } from "@connectrpc/connect/protocol";
+import type { RpcCall } from "./rpc-call.js";
 import type { RpcService } from "./rpc-service.js";
 
 /** Reads a request message and writes response messages in one format. */
@@ -22,6 +24,27 @@ export interface DirectRoute {
   readonly spec: MethodImplSpec & { kind: "unary" | "server_streaming" };
   readonly binary: DirectSerialization;
   readonly json: DirectSerialization;
+}
+
+/** What every path beside connect-node is given. */
+export interface DirectPathOptions {
+  /** The methods to serve (`createDirectRoutes`). */
+  readonly routes: ReadonlyMap<string, DirectRoute>;
+  /** Largest request message; larger ones fail with resource_exhausted. */
+  readonly readMaxBytes: number;
+  /** Longest deadline a call may have; longer ones are shortened to it, as in connect-node's path. */
+  readonly maxTimeoutMs: number;
+  /** Aborting it aborts every call with its reason. */
+  readonly shutdownSignal: AbortSignal;
+  /** A call was accepted. */
+  readonly onStart: (call: RpcCall) => void;
+  /** A call's response closed; `error` is the status the client got (undefined: OK). */
+  readonly onEnd: (
+    call: RpcCall,
+    error: ConnectError | undefined,
+    durationMs: number,
+    httpVersion: string,
+  ) => void;
 }
 
 /** The unary and server-streaming methods of `services`, keyed by path ("/pkg.Service/Method"). */

@@ -18,25 +18,12 @@ import { performance } from "node:perf_hooks";
 import { Code, ConnectError, type MethodImplSpec } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { DirectContext, drained } from "./direct-context.js";
-import type { DirectRoute } from "./direct-routes.js";
+import type { DirectPathOptions, DirectRoute } from "./direct-routes.js";
 import { frameMessage, SingleMessageReader } from "./grpc-framing.js";
 import type { RpcCall } from "./rpc-call.js";
 
 /** Options of {@link createGrpcStreamHandler}. */
-export interface GrpcStreamHandlerOptions {
-  /** The methods to serve (`createDirectRoutes`). */
-  readonly routes: ReadonlyMap<string, DirectRoute>;
-  /** Largest request message; larger ones fail with resource_exhausted. */
-  readonly readMaxBytes: number;
-  /** Longest deadline a call may have; longer ones are shortened to it, as in connect-node's path. */
-  readonly maxTimeoutMs: number;
-  /** Aborting it aborts every call with its reason. */
-  readonly shutdownSignal: AbortSignal;
-  /** A call was accepted. */
-  readonly onStart: (call: RpcCall) => void;
-  /** A call's stream closed; `error` is the status the client got (undefined: OK). */
-  readonly onEnd: (call: RpcCall, error: ConnectError | undefined, durationMs: number) => void;
-}
+export type GrpcStreamHandlerOptions = DirectPathOptions;
 
 /** Serves the stream and returns true, or returns false when connect-node should serve it. */
 export type GrpcStreamHandler = (
@@ -205,7 +192,7 @@ class DirectCall {
           ? record.handlerError
           : new ConnectError("the call ended before its response was complete", Code.Canceled);
     }
-    this.options.onEnd(record, error, performance.now() - this.started);
+    this.options.onEnd(record, error, performance.now() - this.started, "2.0");
   };
 
   private readonly sendTrailers = () => {

@@ -37,29 +37,12 @@ import {
 } from "@connectrpc/connect/protocol-grpc-web";
 import type { NodeRequest, NodeResponse } from "./create-rpc-handler.js";
 import { DirectContext, drained } from "./direct-context.js";
-import type { DirectRoute, DirectSerialization } from "./direct-routes.js";
+import type { DirectPathOptions, DirectRoute, DirectSerialization } from "./direct-routes.js";
 import { frameMessage, SingleMessageReader } from "./grpc-framing.js";
 import type { RpcCall } from "./rpc-call.js";
 
 /** Options of {@link createWebStreamHandler}. */
-export interface WebStreamHandlerOptions {
-  readonly routes: ReadonlyMap<string, DirectRoute>;
-  /** Largest request message; larger ones fail with resource_exhausted. */
-  readonly readMaxBytes: number;
-  /** Longest deadline a call may have; longer ones are shortened to it, as in connect-node's path. */
-  readonly maxTimeoutMs: number;
-  /** Aborting it aborts every call with its reason. */
-  readonly shutdownSignal: AbortSignal;
-  /** A call was accepted. */
-  readonly onStart: (call: RpcCall) => void;
-  /** A call's response closed; `error` is the status the client got (undefined: OK). */
-  readonly onEnd: (
-    call: RpcCall,
-    error: ConnectError | undefined,
-    durationMs: number,
-    httpVersion: string,
-  ) => void;
-}
+export type WebStreamHandlerOptions = DirectPathOptions;
 
 /**
  * Serves the request and returns true, or returns false when connect-node should serve it.
@@ -82,7 +65,7 @@ interface Dialect {
   readonly end: (error: ConnectError | undefined, trailers: Headers | undefined) => Buffer;
 }
 
-/** Creates the handler for the server-streaming methods of `options.routes`. */
+/** Creates the handler for Connect streams and gRPC-Web calls of the methods of `options.routes`. */
 export function createWebStreamHandler(options: WebStreamHandlerOptions): WebStreamHandler {
   const active = new Set<WebStreamCall>();
   options.shutdownSignal.addEventListener("abort", () => {
