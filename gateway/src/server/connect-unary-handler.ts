@@ -12,7 +12,6 @@
  * are never compressed.
  */
 import type { IncomingHttpHeaders } from "node:http";
-import { performance } from "node:perf_hooks";
 import { Code, ConnectError, type MethodImplSpec } from "@connectrpc/connect";
 import {
   codeToHttpStatus,
@@ -23,9 +22,8 @@ import {
   trailerMux,
 } from "@connectrpc/connect/protocol-connect";
 import type { NodeRequest, NodeResponse } from "./create-rpc-handler.js";
-import { DirectContext } from "./direct-context.js";
-import type { DirectPathOptions, DirectRoute, DirectSerialization } from "./direct-routes.js";
-import type { RpcCall } from "./rpc-call.js";
+import { type CallTracker, DirectCall, type RequestReader, trackCalls } from "./direct-call.js";
+import type { DirectPathOptions, DirectRoute } from "./direct-routes.js";
 
 /** Options of {@link createConnectUnaryHandler}. */
 export type ConnectUnaryHandlerOptions = DirectPathOptions;
@@ -41,11 +39,7 @@ export type ConnectUnaryHandler = (
 export function createConnectUnaryHandler(
   options: ConnectUnaryHandlerOptions,
 ): ConnectUnaryHandler {
-  const active = new Set<ConnectUnaryCall>();
-  options.shutdownSignal.addEventListener("abort", () => {
-    const reason = ConnectError.from(options.shutdownSignal.reason, Code.Unavailable);
-    for (const call of active) call.abort(reason);
-  });
+  const tracker = trackCalls(options);
   return (request, response, path) => {
     const route = options.routes.get(path);
     if (route === undefined || route.spec.kind !== "unary" || request.method !== "POST") {
@@ -56,18 +50,9 @@ export function createConnectUnaryHandler(
     if (type === undefined || type.stream || (encoding !== undefined && encoding !== "identity")) {
       return false;
     }
-    const serialization = type.binary ? route.binary : route.json;
-    const contentType = type.binary ? "application/proto" : "application/json";
-    const call = new ConnectUnaryCall(request, response, route, serialization, contentType, {
-      options,
-      active,
-    });
-    const timeout = parseTimeout(headerValue(request.headers["connect-timeout-ms"]), Infinity);
-    if (timeout.error !== undefined) {
-      call.fail(timeout.error);
-    } else if (timeout.timeoutMs !== undefined) {
-      call.setDeadline(Math.min(timeout.timeoutMs, options.maxTimeoutMs));
-    }
+    new ConnectUnaryCall(tracker, request, response, route, type.binary).applyTimeout(
+      parseTimeout(headerValue(request.headers["connect-timeout-ms"]), Infinity),
+    );
     return true;
   };
 }
@@ -83,106 +68,69 @@ function contentLength(headers: IncomingHttpHeaders): number | undefined {
   return Number(value);
 }
 
-/** One call, from its request body to its response. */
-class ConnectUnaryCall {
-  /** The status sent to the client; null until one is. */
-  private status: ConnectError | undefined | null = null;
-  private readonly record: RpcCall;
-  private readonly context: DirectContext;
+/** Collects an unenveloped request body up to the size limit, with connect-es's error texts. */
+class RawMessageReader implements RequestReader {
   private readonly chunks: Buffer[] = [];
-  private readonly started = performance.now();
-  private readonly options: ConnectUnaryHandlerOptions;
-  private readonly active: Set<ConnectUnaryCall>;
-  private deadline: NodeJS.Timeout | undefined;
+  private bytes = 0;
+
+  constructor(private readonly readMaxBytes: number) {}
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.bytes += chunk.byteLength;
+    if (this.bytes > this.readMaxBytes) {
+      throw new ConnectError(
+        `message size is larger than configured readMaxBytes ${this.readMaxBytes}`,
+        Code.ResourceExhausted,
+      );
+    }
+  }
+
+  message(): Uint8Array {
+    return Buffer.concat(this.chunks, this.bytes);
+  }
+}
+
+/** One call: the response message, or the error JSON with the code's HTTP status. */
+class ConnectUnaryCall extends DirectCall {
+  private readonly contentType: string;
 
   constructor(
+    tracker: CallTracker,
     private readonly request: NodeRequest,
     private readonly response: NodeResponse,
     route: DirectRoute,
-    private readonly serialization: DirectSerialization,
-    private readonly contentType: string,
-    owner: { options: ConnectUnaryHandlerOptions; active: Set<ConnectUnaryCall> },
+    binary: boolean,
   ) {
-    this.options = owner.options;
-    this.active = owner.active;
-    this.record = {
-      protocol: "connect",
-      method: route.name,
-      messagesReceived: 0,
-      messagesSent: 0,
-      bytesReceived: 0,
-      bytesSent: 0,
-      handlerError: undefined,
-    };
-    this.context = new DirectContext(route.spec.method, request.headers, "connect");
-    this.active.add(this);
-    this.options.onStart(this.record);
+    const { readMaxBytes } = tracker.options;
+    const serialization = binary ? route.binary : route.json;
+    super(
+      tracker,
+      "connect",
+      route,
+      request.headers,
+      new RawMessageReader(readMaxBytes),
+      serialization,
+    );
+    this.contentType = binary ? "application/proto" : "application/json";
     request.on("error", ignore); // a reset or a broken connection; the response's "close" reports
     request.on("data", this.onData);
-    request.on("end", () => this.onEnd(route.spec as MethodImplSpec & { kind: "unary" }));
+    request.on("end", this.onEnd);
     response.on("error", ignore);
     response.on("close", this.onClose);
     const declared = contentLength(request.headers);
-    if (declared !== undefined && declared > this.options.readMaxBytes) {
+    if (declared !== undefined && declared > readMaxBytes) {
       this.fail(
         new ConnectError(
-          `message size ${declared} is larger than configured readMaxBytes ${this.options.readMaxBytes}`,
+          `message size ${declared} is larger than configured readMaxBytes ${readMaxBytes}`,
           Code.ResourceExhausted,
         ),
       );
     }
   }
 
-  setDeadline(ms: number): void {
-    this.context.deadlineAt = performance.now() + ms;
-    this.deadline = setTimeout(() => {
-      this.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded));
-    }, ms);
-  }
-
-  /** Aborts the handler and ends the call with `reason`. */
-  abort(reason: ConnectError): void {
-    this.context.abort(reason);
-    this.fail(reason);
-  }
-
-  /** Answers with the error JSON of `error` (internal, unless it is a ConnectError). */
-  fail = (error: unknown): void => {
-    this.record.handlerError ??= error;
-    const status =
-      error instanceof ConnectError
-        ? error
-        : new ConnectError("internal error", Code.Internal, undefined, undefined, error);
-    const header = new Headers(this.context.header());
-    header.set("content-type", "application/json");
-    for (const [name, value] of status.metadata) header.set(name, value);
-    this.send(codeToHttpStatus(status.code), header, errorToJsonBytes(status, undefined), status);
-  };
-
-  private readonly onData = (chunk: Buffer) => {
-    this.record.bytesReceived += chunk.byteLength;
-    if (this.status !== null) return; // answered early: the rest of the body is drained unread
-    this.chunks.push(chunk);
-    if (this.record.bytesReceived > this.options.readMaxBytes) {
-      this.fail(
-        new ConnectError(
-          `message size is larger than configured readMaxBytes ${this.options.readMaxBytes}`,
-          Code.ResourceExhausted,
-        ),
-      );
-    }
-  };
-
-  private onEnd(spec: MethodImplSpec & { kind: "unary" }): void {
-    if (this.status !== null) return;
-    let request: never;
-    try {
-      request = this.serialization.parse(Buffer.concat(this.chunks)) as never;
-      this.record.messagesReceived = 1;
-    } catch (error) {
-      this.fail(error);
-      return;
-    }
+  protected respond(request: never): void {
+    const spec = this.route.spec as MethodImplSpec & { kind: "unary" };
     try {
       const response = spec.impl(request, this.context);
       if (response instanceof Promise) {
@@ -194,6 +142,8 @@ class ConnectUnaryCall {
       this.fail(error);
     }
   }
+
+  private readonly onClose = () => this.closed(this.request.httpVersion);
 
   private readonly succeed = (message: unknown): void => {
     if (this.status !== null) return;
@@ -210,20 +160,14 @@ class ConnectUnaryCall {
     this.send(200, header, body, undefined);
   };
 
-  private readonly onClose = () => {
-    this.active.delete(this);
-    clearTimeout(this.deadline);
-    const { record } = this;
-    let error = this.status;
-    if (error === null) {
-      this.context.abort(new ConnectError("the client cancelled the call", Code.Canceled));
-      error =
-        record.handlerError instanceof ConnectError
-          ? record.handlerError
-          : new ConnectError("the call ended before its response was complete", Code.Canceled);
-    }
-    this.options.onEnd(record, error, performance.now() - this.started, this.request.httpVersion);
-  };
+  /** Answers with the error JSON of `error`; a success is answered by `succeed`. */
+  protected end(error: ConnectError | undefined): void {
+    if (error === undefined) return;
+    const header = new Headers(this.context.header());
+    header.set("content-type", "application/json");
+    for (const [name, value] of error.metadata) header.set(name, value);
+    this.send(codeToHttpStatus(error.code), header, errorToJsonBytes(error, undefined), error);
+  }
 
   /** Sends the one response; the handler's trailers travel as `trailer-` headers. */
   private send(
@@ -233,9 +177,7 @@ class ConnectUnaryCall {
     status: ConnectError | undefined,
   ): void {
     const { response } = this;
-    if (this.status !== null || response.destroyed || response.headersSent) return;
-    this.status = status;
-    clearTimeout(this.deadline);
+    if (response.destroyed || response.headersSent || !this.settle(status)) return;
     const trailer = this.context.trailer();
     const all = trailer === undefined ? header : trailerMux(header, trailer);
     all.set("content-length", String(body.byteLength));

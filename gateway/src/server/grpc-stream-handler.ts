@@ -14,13 +14,12 @@
  * Responses are never compressed (a server may always answer with identity).
  */
 import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
-import { performance } from "node:perf_hooks";
-import { Code, ConnectError, type MethodImplSpec } from "@connectrpc/connect";
+import type { ConnectError } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { DirectContext, drained } from "./direct-context.js";
+import { type CallTracker, DirectCall, trackCalls } from "./direct-call.js";
+import type { DirectContext } from "./direct-context.js";
 import type { DirectPathOptions, DirectRoute } from "./direct-routes.js";
-import { frameMessage, SingleMessageReader } from "./grpc-framing.js";
-import type { RpcCall } from "./rpc-call.js";
+import { SingleMessageReader } from "./grpc-framing.js";
 
 /** Options of {@link createGrpcStreamHandler}. */
 export type GrpcStreamHandlerOptions = DirectPathOptions;
@@ -38,15 +37,10 @@ const responseHeaders = {
 };
 const okTrailers = { "grpc-status": "0" };
 
-/** Creates the handler for the methods of `options.services` it can serve. */
+/** Creates the handler for the methods of `options.routes` it can serve. */
 export function createGrpcStreamHandler(options: GrpcStreamHandlerOptions): GrpcStreamHandler {
   const { routes } = options;
-  const active = new Set<DirectCall>();
-  options.shutdownSignal.addEventListener("abort", () => {
-    const reason = ConnectError.from(options.shutdownSignal.reason, Code.Unavailable);
-    for (const call of active) call.abort(reason);
-  });
-
+  const tracker = trackCalls(options);
   return (stream, headers) => {
     const path = headers[constants.HTTP2_HEADER_PATH];
     const route = typeof path === "string" ? routes.get(path) : undefined;
@@ -59,115 +53,42 @@ export function createGrpcStreamHandler(options: GrpcStreamHandlerOptions): Grpc
     ) {
       return false;
     }
-    serveCall(stream, headers, route, options, active);
+    new GrpcCall(tracker, stream, headers, route).applyTimeout(
+      parseTimeout(headerValue(headers["grpc-timeout"]), Number.POSITIVE_INFINITY),
+    );
     return true;
   };
 }
 
-function serveCall(
-  stream: ServerHttp2Stream,
-  headers: IncomingHttpHeaders,
-  route: DirectRoute,
-  options: GrpcStreamHandlerOptions,
-  active: Set<DirectCall>,
-): void {
-  const timeout = parseTimeout(headerValue(headers["grpc-timeout"]), Number.POSITIVE_INFINITY);
-  const call = new DirectCall(stream, headers, route, options, active);
-  if (timeout.error !== undefined) {
-    call.fail(timeout.error);
-  } else if (timeout.timeoutMs !== undefined) {
-    call.setDeadline(Math.min(timeout.timeoutMs, options.maxTimeoutMs));
-  }
-}
-
-/**
- * One call on the direct path, from its request body to its status. A class rather than a
- * closure per step: on a busy server the per-call garbage is a large part of the cost.
- */
-class DirectCall {
-  /** The status sent to the client; null until one is. */
-  private status: ConnectError | undefined | null = null;
-  private readonly record: RpcCall;
-  private readonly context: DirectContext;
-  private readonly reader: SingleMessageReader;
-  private readonly started = performance.now();
-  private deadline: NodeJS.Timeout | undefined;
-
+/** One gRPC call on its HTTP/2 stream: messages, then the status in trailers. */
+class GrpcCall extends DirectCall {
   constructor(
+    tracker: CallTracker,
     private readonly stream: ServerHttp2Stream,
     headers: IncomingHttpHeaders,
-    private readonly route: DirectRoute,
-    private readonly options: GrpcStreamHandlerOptions,
-    private readonly active: Set<DirectCall>,
+    route: DirectRoute,
   ) {
-    const { method } = route.spec;
-    this.record = {
-      protocol: "grpc",
-      method: route.name,
-      messagesReceived: 0,
-      messagesSent: 0,
-      bytesReceived: 0,
-      bytesSent: 0,
-      handlerError: undefined,
-    };
-    this.context = new DirectContext(method, headers, "grpc");
-    this.reader = new SingleMessageReader(options.readMaxBytes);
-    active.add(this);
-    options.onStart(this.record);
+    super(
+      tracker,
+      "grpc",
+      route,
+      headers,
+      new SingleMessageReader(tracker.options.readMaxBytes),
+      route.binary,
+    );
     stream.on("error", ignore); // a reset or a broken connection; "close" follows and reports
     stream.on("close", this.onClose);
     stream.on("data", this.onData);
     stream.on("end", this.onEnd);
   }
 
-  setDeadline(ms: number): void {
-    this.context.deadlineAt = performance.now() + ms;
-    this.deadline = setTimeout(() => {
-      this.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded));
-    }, ms);
-  }
-
-  /** Aborts the handler and ends the call with `reason`. */
-  abort(reason: ConnectError): void {
-    this.context.abort(reason);
-    this.fail(reason);
-  }
-
-  /** Ends the call with the status of `error` (internal, unless it is a ConnectError). */
-  fail = (error: unknown): void => {
-    this.record.handlerError ??= error;
-    this.finish(
-      error instanceof ConnectError
-        ? error
-        : new ConnectError("internal error", Code.Internal, undefined, undefined, error),
-    );
-  };
-
-  private readonly onData = (chunk: Buffer) => {
-    this.record.bytesReceived += chunk.byteLength;
-    if (this.status !== null) return; // failed early: the rest of the body is drained unread
-    try {
-      this.reader.push(chunk);
-    } catch (error) {
-      this.fail(error);
-    }
-  };
-
-  private readonly onEnd = () => {
-    if (this.status !== null) return;
+  protected respond(request: never): void {
     const { spec } = this.route;
-    let request: never;
-    try {
-      request = this.route.binary.parse(this.reader.message(spec.kind)) as never;
-      this.record.messagesReceived = 1;
-    } catch (error) {
-      this.fail(error);
-      return;
-    }
     if (spec.kind === "server_streaming") {
-      this.runServerStreaming(spec, request).catch(this.fail);
+      this.pump(() => this.invoke(request), this.stream, this.write).catch(this.fail);
       return;
     }
+    // Unary calls skip the async iterator: one message, written with the end of the stream.
     try {
       const response = spec.impl(request, this.context);
       if (response instanceof Promise) {
@@ -178,21 +99,13 @@ class DirectCall {
     } catch (error) {
       this.fail(error);
     }
-  };
+  }
 
-  private readonly onClose = () => {
-    this.active.delete(this);
-    clearTimeout(this.deadline);
-    const { record } = this;
-    let error = this.status;
-    if (error === null) {
-      this.context.abort(new ConnectError("the client cancelled the call", Code.Canceled));
-      error =
-        record.handlerError instanceof ConnectError
-          ? record.handlerError
-          : new ConnectError("the call ended before its response was complete", Code.Canceled);
-    }
-    this.options.onEnd(record, error, performance.now() - this.started, "2.0");
+  private readonly onClose = () => this.closed("2.0");
+
+  private readonly write = (bytes: Buffer): boolean => {
+    if (!this.stream.headersSent) this.sendHeaders();
+    return this.stream.write(bytes);
   };
 
   private readonly sendTrailers = () => {
@@ -202,42 +115,15 @@ class DirectCall {
   private readonly sendUnary = (response: unknown) => {
     if (this.status !== null || this.stream.destroyed) return;
     const bytes = this.frame(response);
-    this.respond();
-    this.status = undefined;
-    clearTimeout(this.deadline);
+    this.sendHeaders();
+    this.settle(undefined);
     this.stream.end(bytes);
   };
 
-  private async runServerStreaming(
-    spec: MethodImplSpec & { kind: "server_streaming" },
-    request: never,
-  ): Promise<void> {
-    const { stream } = this;
-    const responses = spec.impl(request, this.context)[Symbol.asyncIterator]();
-    let done = false;
-    try {
-      while (this.status === null && !stream.destroyed) {
-        const next = await responses.next();
-        done = next.done === true;
-        if (done || this.status !== null || stream.destroyed) break;
-        const bytes = this.frame(next.value);
-        if (!stream.headersSent) this.respond();
-        // Pull the next message only once this one is on its way: a slow client slows the
-        // generator, and through it the engine (credit), instead of growing a buffer here.
-        if (!stream.write(bytes)) await drained(stream);
-      }
-    } finally {
-      if (!done) await responses.return?.();
-    }
-    this.finish(undefined);
-  }
-
   /** Sends the final status: trailers after a response, or a trailers-only response. */
-  private finish(error: ConnectError | undefined): void {
+  protected end(error: ConnectError | undefined): void {
     const { stream } = this;
-    if (this.status !== null || stream.destroyed) return;
-    this.status = error;
-    clearTimeout(this.deadline);
+    if (stream.destroyed || !this.settle(error)) return;
     if (stream.headersSent) {
       stream.end();
       return;
@@ -248,20 +134,12 @@ class DirectCall {
     );
   }
 
-  private respond(): void {
+  private sendHeaders(): void {
     const own = this.context.header();
     this.stream.respond(own === undefined ? responseHeaders : { ...responseHeaders, ...own }, {
       waitForTrailers: true,
     });
     this.stream.on("wantTrailers", this.sendTrailers);
-  }
-
-  private frame(message: unknown): Buffer {
-    const { route, record } = this;
-    const bytes = frameMessage(route.binary.serialize(message));
-    record.messagesSent++;
-    record.bytesSent += bytes.byteLength;
-    return bytes;
   }
 }
 
