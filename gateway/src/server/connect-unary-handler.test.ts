@@ -7,47 +7,28 @@
  * create-gateway-server.test.ts and interop.test.ts, whose Connect unary calls take this path).
  */
 import assert from "node:assert/strict";
-import { once } from "node:events";
-import { createServer as createHttpServer, type Server } from "node:http";
-import {
-  createServer as createH2cServer,
-  type Http2Server,
-  type ServerHttp2Session,
-} from "node:http2";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { FinishReason, InferenceService } from "@parley/gen/inference/v1/inference_pb";
 import { createConnectUnaryHandler } from "./connect-unary-handler.js";
 import { createDirectRoutes } from "./direct-routes.js";
-import type { RpcCall } from "./rpc-call.js";
 import { rpcService } from "./rpc-service.js";
+import {
+  aborted,
+  collectCallReports,
+  type DecliningServers,
+  startDecliningServers,
+} from "./testing/beside-connect-node.js";
 import { runCommand } from "./testing/run-command.js";
-
-interface Ended {
-  readonly call: RpcCall;
-  readonly error: ConnectError | undefined;
-  readonly httpVersion: string;
-}
-
-/** Resolves when `signal` aborts, with its reason. */
-function aborted(signal: AbortSignal): Promise<unknown> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve(signal.reason);
-    signal.addEventListener("abort", () => resolve(signal.reason), { once: true });
-  });
-}
 
 const generatePath = "/inference.v1.InferenceService/Generate";
 
 describe("the Connect unary path", () => {
-  let http1: Server;
-  let http2: Http2Server;
+  let servers: DecliningServers;
   let url1: string;
   let url2: string;
-  const sessions = new Set<ServerHttp2Session>();
-  const ended: Ended[] = [];
+  const reports = collectCallReports();
   const handlerAborts: unknown[] = [];
   const shutdown = new AbortController();
   const readMaxBytes = 1024;
@@ -85,36 +66,13 @@ describe("the Connect unary path", () => {
       maxTimeoutMs: 60_000,
       shutdownSignal: shutdown.signal,
       onStart: () => {},
-      onEnd: (call, error, _durationMs, httpVersion) => ended.push({ call, error, httpVersion }),
+      onEnd: reports.onEnd,
     });
-    const serve = (
-      request: Parameters<typeof handle>[0],
-      response: Parameters<typeof handle>[1],
-    ) => {
-      const path = (request.url ?? "").split("?", 1)[0] ?? "";
-      if (!handle(request, response, path)) {
-        request.resume();
-        response.writeHead(404).end();
-      }
-    };
-    http1 = createHttpServer(serve);
-    http2 = createH2cServer(serve);
-    http2.on("session", (session) => {
-      sessions.add(session);
-      session.once("close", () => sessions.delete(session));
-    });
-    http1.listen(0, "127.0.0.1");
-    http2.listen(0, "127.0.0.1");
-    await Promise.all([once(http1, "listening"), once(http2, "listening")]);
-    url1 = `http://127.0.0.1:${(http1.address() as AddressInfo).port}`;
-    url2 = `http://127.0.0.1:${(http2.address() as AddressInfo).port}`;
+    servers = await startDecliningServers(handle);
+    url1 = servers.url1;
+    url2 = servers.url2;
   });
-  after(() => {
-    http1.closeAllConnections();
-    http1.close();
-    http2.close();
-    for (const session of sessions) session.destroy();
-  });
+  after(() => servers.close());
 
   const transports: { name: string; transport: () => Transport }[] = [
     {
@@ -127,16 +85,6 @@ describe("the Connect unary path", () => {
       transport: () => createConnectTransport({ baseUrl: url2, httpVersion: "2" }),
     },
   ];
-
-  /** Waits until the server reported `count` calls; returns the last. */
-  async function lastEnded(count: number): Promise<Ended> {
-    for (let i = 0; i < 100 && ended.length < count; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    const last = ended.at(-1);
-    assert.ok(last !== undefined && ended.length >= count, "the call was reported");
-    return last;
-  }
 
   /** curl's view of a POST: HTTP status, headers and body. */
   async function curl(body: string, ...extra: string[]) {
@@ -160,7 +108,7 @@ describe("the Connect unary path", () => {
       [url1, "--http1.1", "1.1"],
       [url2, "--http2-prior-knowledge", "2.0"],
     ] as const) {
-      const before = ended.length;
+      const before = reports.ended.length;
       const response = await curl('{"prompt": "hi"}', flag, `${url}${generatePath}`);
       assert.equal(response.status, 200);
       assert.match(response.head, /content-type: application\/json/);
@@ -169,7 +117,7 @@ describe("the Connect unary path", () => {
         text: "echo hi",
         finishReason: "FINISH_REASON_STOP",
       });
-      const { call, error, httpVersion } = await lastEnded(before + 1);
+      const { call, error, httpVersion } = await reports.last(before + 1);
       assert.equal(error, undefined);
       assert.equal(call.protocol, "connect");
       assert.equal(call.method, "inference.v1.InferenceService/Generate");
@@ -220,7 +168,7 @@ describe("the Connect unary path", () => {
   });
 
   it("ends a call at its deadline with deadline_exceeded and aborts the handler", async () => {
-    const before = ended.length;
+    const before = reports.ended.length;
     const started = performance.now();
     const response = await curl(
       '{"prompt": "wait"}',
@@ -234,11 +182,11 @@ describe("the Connect unary path", () => {
     assert.ok(elapsed >= 140 && elapsed < 3_000, `after ${elapsed} ms`);
     const reason = handlerAborts.at(-1);
     assert.ok(reason instanceof ConnectError && reason.code === Code.DeadlineExceeded);
-    assert.equal((await lastEnded(before + 1)).error?.code, Code.DeadlineExceeded);
+    assert.equal((await reports.last(before + 1)).error?.code, Code.DeadlineExceeded);
   });
 
   it("aborts the handler when the client cancels, and reports canceled", async () => {
-    const before = ended.length;
+    const before = reports.ended.length;
     const abort = new AbortController();
     const client = createClient(InferenceService, transports[0]?.transport() as Transport);
     const pending = client.generate({ prompt: "wait" }, { signal: abort.signal }).then(
@@ -248,7 +196,7 @@ describe("the Connect unary path", () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     abort.abort();
     assert.equal((await pending)?.code, Code.Canceled);
-    assert.equal((await lastEnded(before + 1)).error?.code, Code.Canceled);
+    assert.equal((await reports.last(before + 1)).error?.code, Code.Canceled);
     const reason = handlerAborts.at(-1);
     assert.ok(reason instanceof ConnectError && reason.code === Code.Canceled, String(reason));
   });

@@ -12,7 +12,7 @@
  * are never compressed.
  */
 import type { IncomingHttpHeaders } from "node:http";
-import { Code, ConnectError, type MethodImplSpec } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import {
   codeToHttpStatus,
   errorToJsonBytes,
@@ -130,17 +130,7 @@ class ConnectUnaryCall extends DirectCall {
   }
 
   protected respond(request: never): void {
-    const spec = this.route.spec as MethodImplSpec & { kind: "unary" };
-    try {
-      const response = spec.impl(request, this.context);
-      if (response instanceof Promise) {
-        response.then(this.succeed, this.fail);
-      } else {
-        this.succeed(response);
-      }
-    } catch (error) {
-      this.fail(error);
-    }
+    this.callUnary(request, this.succeed);
   }
 
   private readonly onClose = () => this.closed(this.request.httpVersion);

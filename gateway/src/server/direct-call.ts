@@ -13,7 +13,7 @@
 import type { EventEmitter } from "node:events";
 import type { IncomingHttpHeaders } from "node:http";
 import { performance } from "node:perf_hooks";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, type MethodImplSpec } from "@connectrpc/connect";
 import { DirectContext, drained } from "./direct-context.js";
 import type { DirectPathOptions, DirectRoute, DirectSerialization } from "./direct-routes.js";
 import { frameMessage } from "./grpc-framing.js";
@@ -161,6 +161,21 @@ export abstract class DirectCall {
           : new ConnectError("the call ended before its response was complete", Code.Canceled);
     }
     this.tracker.options.onEnd(record, error, performance.now() - this.started, httpVersion);
+  }
+
+  /** Calls a unary implementation: its response goes to `send`, what it throws to `fail`. */
+  protected callUnary(request: never, send: (response: unknown) => void): void {
+    const spec = this.route.spec as MethodImplSpec & { kind: "unary" };
+    try {
+      const response = spec.impl(request, this.context);
+      if (response instanceof Promise) {
+        response.then(send, this.fail);
+      } else {
+        send(response);
+      }
+    } catch (error) {
+      this.fail(error);
+    }
   }
 
   /** The implementation's response messages: a streaming one's, or a unary one's only message. */

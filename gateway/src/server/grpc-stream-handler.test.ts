@@ -25,28 +25,15 @@ import { FinishReason, InferenceService } from "@parley/gen/inference/v1/inferen
 import { createDirectRoutes } from "./direct-routes.js";
 import { frameMessage } from "./grpc-framing.js";
 import { createGrpcStreamHandler } from "./grpc-stream-handler.js";
-import type { RpcCall } from "./rpc-call.js";
 import { rpcService } from "./rpc-service.js";
+import { aborted, collectCallReports } from "./testing/beside-connect-node.js";
 import { repoRoot } from "./testing/run-command.js";
-
-interface Ended {
-  readonly call: RpcCall;
-  readonly error: ConnectError | undefined;
-}
-
-/** Resolves when `signal` aborts, with its reason. */
-function aborted(signal: AbortSignal): Promise<unknown> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve(signal.reason);
-    signal.addEventListener("abort", () => resolve(signal.reason), { once: true });
-  });
-}
 
 describe("the direct gRPC path", () => {
   let server: Http2Server;
   let base: string;
   let port: number;
-  const ended: Ended[] = [];
+  const reports = collectCallReports();
   const sessions = new Set<ServerHttp2Session>();
   const handlerAborts: unknown[] = [];
   const shutdown = new AbortController();
@@ -95,7 +82,7 @@ describe("the direct gRPC path", () => {
       maxTimeoutMs: 60_000,
       shutdownSignal: shutdown.signal,
       onStart: () => {},
-      onEnd: (call, error) => ended.push({ call, error }),
+      onEnd: reports.onEnd,
     });
     server = createServer();
     // Clients keep their connections for reuse; closing the server waits for them.
@@ -120,21 +107,11 @@ describe("the direct gRPC path", () => {
 
   const client = () => createClient(InferenceService, createGrpcTransport({ baseUrl: base }));
 
-  /** Waits until the server reported the call whose handler saw `prompt`'s outcome. */
-  async function lastEnded(count: number): Promise<Ended> {
-    for (let i = 0; i < 100 && ended.length < count; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    const last = ended.at(-1);
-    assert.ok(last !== undefined && ended.length >= count, "the call was reported");
-    return last;
-  }
-
   it("answers a unary call and reports it", async () => {
-    const before = ended.length;
+    const before = reports.ended.length;
     const response = await client().generate({ prompt: "hello" });
     assert.equal(response.text, "echo hello");
-    const { call, error } = await lastEnded(before + 1);
+    const { call, error } = await reports.last(before + 1);
     assert.equal(error, undefined);
     assert.equal(call.method, "inference.v1.InferenceService/Generate");
     assert.equal(call.messagesReceived, 1);
@@ -174,7 +151,7 @@ describe("the direct gRPC path", () => {
 
   it("ends a call at its deadline with deadline_exceeded and aborts the handler", async () => {
     // A raw request: a client library would also cancel at its own deadline, racing the server.
-    const before = ended.length;
+    const before = reports.ended.length;
     const session = connect(base);
     try {
       const started = performance.now();
@@ -195,11 +172,11 @@ describe("the direct gRPC path", () => {
     }
     const reason = handlerAborts.at(-1);
     assert.ok(reason instanceof ConnectError && reason.code === Code.DeadlineExceeded);
-    assert.equal((await lastEnded(before + 1)).error?.code, Code.DeadlineExceeded);
+    assert.equal((await reports.last(before + 1)).error?.code, Code.DeadlineExceeded);
   });
 
   it("aborts the handler when the client cancels a stream, and reports canceled", async () => {
-    const before = ended.length;
+    const before = reports.ended.length;
     const abort = new AbortController();
     const handlerAbortsBefore = handlerAborts.length;
     const outcome = await (async () => {
@@ -212,7 +189,7 @@ describe("the direct gRPC path", () => {
     })().catch((e: unknown) => ConnectError.from(e));
     assert.ok(outcome instanceof ConnectError);
     assert.equal(outcome.code, Code.Canceled);
-    const { error } = await lastEnded(before + 1);
+    const { error } = await reports.last(before + 1);
     assert.equal(error?.code, Code.Canceled);
     for (let i = 0; i < 100 && handlerAborts.length === handlerAbortsBefore; i++) {
       await new Promise((resolve) => setTimeout(resolve, 10));

@@ -89,16 +89,7 @@ class GrpcCall extends DirectCall {
       return;
     }
     // Unary calls skip the async iterator: one message, written with the end of the stream.
-    try {
-      const response = spec.impl(request, this.context);
-      if (response instanceof Promise) {
-        response.then(this.sendUnary, this.fail);
-      } else {
-        this.sendUnary(response);
-      }
-    } catch (error) {
-      this.fail(error);
-    }
+    this.callUnary(request, this.sendUnary);
   }
 
   private readonly onClose = () => this.closed("2.0");

@@ -7,14 +7,7 @@
  * interop.test.ts and the browser tests, whose streams take this path too).
  */
 import assert from "node:assert/strict";
-import { once } from "node:events";
-import { createServer as createHttpServer, request as httpRequest, type Server } from "node:http";
-import {
-  createServer as createH2cServer,
-  type Http2Server,
-  type ServerHttp2Session,
-} from "node:http2";
-import type { AddressInfo } from "node:net";
+import { request as httpRequest } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { endStreamFromJson } from "@connectrpc/connect/protocol-connect";
@@ -22,23 +15,14 @@ import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/conn
 import { FinishReason, InferenceService } from "@parley/gen/inference/v1/inference_pb";
 import { createDirectRoutes } from "./direct-routes.js";
 import { frameMessage } from "./grpc-framing.js";
-import type { RpcCall } from "./rpc-call.js";
 import { rpcService } from "./rpc-service.js";
+import {
+  aborted,
+  collectCallReports,
+  type DecliningServers,
+  startDecliningServers,
+} from "./testing/beside-connect-node.js";
 import { createWebStreamHandler } from "./web-stream-handler.js";
-
-interface Ended {
-  readonly call: RpcCall;
-  readonly error: ConnectError | undefined;
-  readonly httpVersion: string;
-}
-
-/** Resolves when `signal` aborts, with its reason. */
-function aborted(signal: AbortSignal): Promise<unknown> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve(signal.reason);
-    signal.addEventListener("abort", () => resolve(signal.reason), { once: true });
-  });
-}
 
 const streamPath = "/inference.v1.InferenceService/GenerateStream";
 
@@ -60,12 +44,10 @@ function envelopes(body: Buffer): { flags: number; data: Buffer }[] {
 }
 
 describe("the web stream path (Connect server streams, gRPC-Web calls)", () => {
-  let http1: Server;
-  let http2: Http2Server;
+  let servers: DecliningServers;
   let port1: number;
   let port2: number;
-  const sessions = new Set<ServerHttp2Session>();
-  const ended: Ended[] = [];
+  const reports = collectCallReports();
   const handlerAborts: unknown[] = [];
   const shutdown = new AbortController();
   const readMaxBytes = 1024;
@@ -109,37 +91,13 @@ describe("the web stream path (Connect server streams, gRPC-Web calls)", () => {
       maxTimeoutMs: 60_000,
       shutdownSignal: shutdown.signal,
       onStart: () => {},
-      onEnd: (call, error, _durationMs, httpVersion) => ended.push({ call, error, httpVersion }),
+      onEnd: reports.onEnd,
     });
-    const serve = (
-      request: Parameters<typeof handle>[0],
-      response: Parameters<typeof handle>[1],
-    ) => {
-      const path = (request.url ?? "").split("?", 1)[0] ?? "";
-      if (!handle(request, response, path)) {
-        request.resume();
-        response.writeHead(404).end();
-      }
-    };
-    http1 = createHttpServer(serve);
-    http2 = createH2cServer(serve);
-    // Clients keep their connections for reuse; closing the server waits for them.
-    http2.on("session", (session) => {
-      sessions.add(session);
-      session.once("close", () => sessions.delete(session));
-    });
-    http1.listen(0, "127.0.0.1");
-    http2.listen(0, "127.0.0.1");
-    await Promise.all([once(http1, "listening"), once(http2, "listening")]);
-    port1 = (http1.address() as AddressInfo).port;
-    port2 = (http2.address() as AddressInfo).port;
+    servers = await startDecliningServers(handle);
+    port1 = Number(new URL(servers.url1).port);
+    port2 = Number(new URL(servers.url2).port);
   });
-  after(() => {
-    http1.closeAllConnections();
-    http1.close();
-    http2.close();
-    for (const session of sessions) session.destroy();
-  });
+  after(() => servers.close());
 
   type Flavour = { name: string; transport: () => Transport };
   const flavours: Flavour[] = [
@@ -173,16 +131,6 @@ describe("the web stream path (Connect server streams, gRPC-Web calls)", () => {
     },
   ];
 
-  /** Waits until the server reported `count` calls; returns the last. */
-  async function lastEnded(count: number): Promise<Ended> {
-    for (let i = 0; i < 100 && ended.length < count; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    const last = ended.at(-1);
-    assert.ok(last !== undefined && ended.length >= count, "the call was reported");
-    return last;
-  }
-
   async function collect(transport: Transport, prompt: string, maxTokens?: number) {
     const texts: string[] = [];
     let finish: FinishReason | undefined;
@@ -201,12 +149,12 @@ describe("the web stream path (Connect server streams, gRPC-Web calls)", () => {
 
   for (const flavour of flavours) {
     it(`${flavour.name}: streams every message in order, then OK, and reports the call`, async () => {
-      const before = ended.length;
+      const before = reports.ended.length;
       const { texts, finish, error } = await collect(flavour.transport(), "s", 40);
       assert.equal(error, undefined);
       assert.deepEqual(texts, ["", ...Array.from({ length: 40 }, (_, i) => `t${i}`), ""]);
       assert.equal(finish, FinishReason.LENGTH);
-      const { call, error: status, httpVersion } = await lastEnded(before + 1);
+      const { call, error: status, httpVersion } = await reports.last(before + 1);
       assert.equal(status, undefined);
       assert.equal(call.protocol, flavour.name.startsWith("Connect") ? "connect" : "grpc_web");
       assert.equal(call.method, "inference.v1.InferenceService/GenerateStream");
@@ -294,7 +242,7 @@ describe("the web stream path (Connect server streams, gRPC-Web calls)", () => {
   }
 
   it("ends a call at its deadline with deadline_exceeded and aborts the handler", async () => {
-    const before = ended.length;
+    const before = reports.ended.length;
     const response = await post(
       { "content-type": "application/connect+proto", "connect-timeout-ms": "150" },
       framedPrompt("wait"),
@@ -307,7 +255,7 @@ describe("the web stream path (Connect server streams, gRPC-Web calls)", () => {
     );
     const reason = handlerAborts.at(-1);
     assert.ok(reason instanceof ConnectError && reason.code === Code.DeadlineExceeded);
-    assert.equal((await lastEnded(before + 1)).error?.code, Code.DeadlineExceeded);
+    assert.equal((await reports.last(before + 1)).error?.code, Code.DeadlineExceeded);
     const grpcWeb = await post(
       { "content-type": "application/grpc-web+proto", "grpc-timeout": "100m" },
       framedPrompt("wait"),
@@ -318,7 +266,7 @@ describe("the web stream path (Connect server streams, gRPC-Web calls)", () => {
 
   it("aborts the handler when the client cancels, and reports canceled", async () => {
     for (const flavour of flavours) {
-      const before = ended.length;
+      const before = reports.ended.length;
       const handlerAbortsBefore = handlerAborts.length;
       const abort = new AbortController();
       const client = createClient(InferenceService, flavour.transport());
@@ -328,7 +276,7 @@ describe("the web stream path (Connect server streams, gRPC-Web calls)", () => {
         }
       })().catch((e: unknown) => ConnectError.from(e));
       assert.equal(outcome?.code, Code.Canceled, flavour.name);
-      assert.equal((await lastEnded(before + 1)).error?.code, Code.Canceled, flavour.name);
+      assert.equal((await reports.last(before + 1)).error?.code, Code.Canceled, flavour.name);
       for (let i = 0; i < 100 && handlerAborts.length === handlerAbortsBefore; i++) {
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
