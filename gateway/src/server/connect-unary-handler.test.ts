@@ -12,13 +12,13 @@ import { Code, ConnectError, createClient, type Transport } from "@connectrpc/co
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { FinishReason, InferenceService } from "@parley/gen/inference/v1/inference_pb";
 import { createConnectUnaryHandler } from "./connect-unary-handler.js";
-import { createDirectRoutes } from "./direct-routes.js";
 import { rpcService } from "./rpc-service.js";
 import {
   aborted,
   collectCallReports,
   type DecliningServers,
   startDecliningServers,
+  testPathOptions,
 } from "./testing/beside-connect-node.js";
 import { runCommand } from "./testing/run-command.js";
 
@@ -34,8 +34,8 @@ describe("the Connect unary path", () => {
   const readMaxBytes = 1024;
 
   before(async () => {
-    const handle = createConnectUnaryHandler({
-      routes: createDirectRoutes(
+    const handle = createConnectUnaryHandler(
+      testPathOptions(
         [
           rpcService(InferenceService, {
             async generate(request, context) {
@@ -61,13 +61,10 @@ describe("the Connect unary path", () => {
           }),
         ],
         readMaxBytes,
+        shutdown.signal,
+        reports,
       ),
-      readMaxBytes,
-      maxTimeoutMs: 60_000,
-      shutdownSignal: shutdown.signal,
-      onStart: () => {},
-      onEnd: reports.onEnd,
-    });
+    );
     servers = await startDecliningServers(handle);
     url1 = servers.url1;
     url2 = servers.url2;

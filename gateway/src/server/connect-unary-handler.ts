@@ -22,18 +22,21 @@ import {
   trailerMux,
 } from "@connectrpc/connect/protocol-connect";
 import type { NodeRequest, NodeResponse } from "./create-rpc-handler.js";
-import { type CallTracker, DirectCall, type RequestReader, trackCalls } from "./direct-call.js";
-import type { DirectPathOptions, DirectRoute } from "./direct-routes.js";
+import {
+  type CallTracker,
+  DirectCall,
+  headerValue,
+  isIdentity,
+  type RequestReader,
+  trackCalls,
+} from "./direct-call.js";
+import type { DirectPathOptions, DirectRequestHandler, DirectRoute } from "./direct-routes.js";
 
 /** Options of {@link createConnectUnaryHandler}. */
 export type ConnectUnaryHandlerOptions = DirectPathOptions;
 
-/** Serves the request and returns true, or returns false when connect-node should serve it. */
-export type ConnectUnaryHandler = (
-  request: NodeRequest,
-  response: NodeResponse,
-  path: string,
-) => boolean;
+/** Serves the request, or returns false for connect-node. */
+export type ConnectUnaryHandler = DirectRequestHandler;
 
 /** Creates the handler for the unary methods of `options.routes`. */
 export function createConnectUnaryHandler(
@@ -47,7 +50,7 @@ export function createConnectUnaryHandler(
     }
     const type = parseContentType(request.headers["content-type"] ?? null);
     const encoding = request.headers[headerUnaryEncoding.toLowerCase()];
-    if (type === undefined || type.stream || (encoding !== undefined && encoding !== "identity")) {
+    if (type === undefined || type.stream || !isIdentity(encoding)) {
       return false;
     }
     new ConnectUnaryCall(tracker, request, response, route, type.binary).applyTimeout(
@@ -55,10 +58,6 @@ export function createConnectUnaryHandler(
     );
     return true;
   };
-}
-
-function headerValue(value: string | string[] | undefined): string | null {
-  return typeof value === "string" ? value : null;
 }
 
 /** The declared body length, when it is one number. */
@@ -97,7 +96,7 @@ class ConnectUnaryCall extends DirectCall {
 
   constructor(
     tracker: CallTracker,
-    private readonly request: NodeRequest,
+    request: NodeRequest,
     private readonly response: NodeResponse,
     route: DirectRoute,
     binary: boolean,
@@ -113,11 +112,7 @@ class ConnectUnaryCall extends DirectCall {
       serialization,
     );
     this.contentType = binary ? "application/proto" : "application/json";
-    request.on("error", ignore); // a reset or a broken connection; the response's "close" reports
-    request.on("data", this.onData);
-    request.on("end", this.onEnd);
-    response.on("error", ignore);
-    response.on("close", this.onClose);
+    this.listen(request, response, request.httpVersion);
     const declared = contentLength(request.headers);
     if (declared !== undefined && declared > readMaxBytes) {
       this.fail(
@@ -132,8 +127,6 @@ class ConnectUnaryCall extends DirectCall {
   protected respond(request: never): void {
     this.callUnary(request, this.succeed);
   }
-
-  private readonly onClose = () => this.closed(this.request.httpVersion);
 
   private readonly succeed = (message: unknown): void => {
     if (this.status !== null) return;
@@ -177,5 +170,3 @@ class ConnectUnaryCall extends DirectCall {
     response.end(body);
   }
 }
-
-function ignore(): void {}

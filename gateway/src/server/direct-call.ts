@@ -44,6 +44,16 @@ export interface RequestReader {
   message(kind: string): Uint8Array;
 }
 
+/** One value of a request header as Node parsed it; null when absent or repeated. */
+export function headerValue(value: string | string[] | undefined): string | null {
+  return typeof value === "string" ? value : null;
+}
+
+/** Whether a content-encoding header allows the body to be read as is. */
+export function isIdentity(encoding: string | string[] | undefined): boolean {
+  return encoding === undefined || encoding === "identity";
+}
+
 /** Where a streamed response goes: an `Http2Stream` or a compatibility-API response. */
 interface ResponseSink extends EventEmitter {
   readonly destroyed: boolean;
@@ -124,7 +134,19 @@ export abstract class DirectCall {
     return true;
   }
 
-  protected readonly onData = (chunk: Buffer): void => {
+  /**
+   * Reads the request from `body` and reports the call when `response` closes (on HTTP/2 gRPC
+   * both are the one stream). Errors (a reset, a broken connection) are left to "close".
+   */
+  protected listen(body: EventEmitter, response: EventEmitter, httpVersion: string): void {
+    body.on("error", ignore);
+    body.on("data", this.onData);
+    body.on("end", this.onEnd);
+    if (response !== body) response.on("error", ignore);
+    response.on("close", () => this.closed(httpVersion));
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
     this.record.bytesReceived += chunk.byteLength;
     if (this.status !== null) return; // answered early: the rest of the body is drained unread
     try {
@@ -134,7 +156,7 @@ export abstract class DirectCall {
     }
   };
 
-  protected readonly onEnd = (): void => {
+  private readonly onEnd = (): void => {
     if (this.status !== null) return;
     let request: never;
     try {
@@ -148,7 +170,7 @@ export abstract class DirectCall {
   };
 
   /** Reports the call once its response closed; a call closed before its status was canceled. */
-  protected closed(httpVersion: string): void {
+  private closed(httpVersion: string): void {
     this.tracker.active.delete(this);
     clearTimeout(this.deadline);
     const { record } = this;
@@ -220,6 +242,8 @@ export abstract class DirectCall {
     return bytes;
   }
 }
+
+function ignore(): void {}
 
 async function* oneMessage(response: unknown): AsyncGenerator<unknown> {
   yield await response;

@@ -7,6 +7,7 @@
 import { create, type DescMessage, isMessage } from "@bufbuild/protobuf";
 import { type ConnectError, createServiceImplSpec, type MethodImplSpec } from "@connectrpc/connect";
 import { createMethodSerializationLookup } from "@connectrpc/connect/protocol";
+import type { NodeRequest, NodeResponse } from "./create-rpc-handler.js";
 import type { RpcCall } from "./rpc-call.js";
 import type { RpcService } from "./rpc-service.js";
 
@@ -46,6 +47,16 @@ export interface DirectPathOptions {
     httpVersion: string,
   ) => void;
 }
+
+/**
+ * A path on Node's request/response API: serves the request and returns true, or returns false
+ * when connect-node should serve it. `path` is the request path without its query.
+ */
+export type DirectRequestHandler = (
+  request: NodeRequest,
+  response: NodeResponse,
+  path: string,
+) => boolean;
 
 /** The unary and server-streaming methods of `services`, keyed by path ("/pkg.Service/Method"). */
 export function createDirectRoutes(

@@ -22,11 +22,10 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { FinishReason, InferenceService } from "@parley/gen/inference/v1/inference_pb";
-import { createDirectRoutes } from "./direct-routes.js";
 import { frameMessage } from "./grpc-framing.js";
 import { createGrpcStreamHandler } from "./grpc-stream-handler.js";
 import { rpcService } from "./rpc-service.js";
-import { aborted, collectCallReports } from "./testing/beside-connect-node.js";
+import { aborted, collectCallReports, testPathOptions } from "./testing/beside-connect-node.js";
 import { repoRoot } from "./testing/run-command.js";
 
 describe("the direct gRPC path", () => {
@@ -40,8 +39,8 @@ describe("the direct gRPC path", () => {
   const readMaxBytes = 1024;
 
   before(async () => {
-    const handle = createGrpcStreamHandler({
-      routes: createDirectRoutes(
+    const handle = createGrpcStreamHandler(
+      testPathOptions(
         [
           rpcService(InferenceService, {
             listModels: () => ({ models: [{ id: "m", isDefault: true }] }),
@@ -77,13 +76,10 @@ describe("the direct gRPC path", () => {
           }),
         ],
         readMaxBytes,
+        shutdown.signal,
+        reports,
       ),
-      readMaxBytes,
-      maxTimeoutMs: 60_000,
-      shutdownSignal: shutdown.signal,
-      onStart: () => {},
-      onEnd: reports.onEnd,
-    });
+    );
     server = createServer();
     // Clients keep their connections for reuse; closing the server waits for them.
     server.on("session", (session) => {

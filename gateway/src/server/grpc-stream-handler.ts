@@ -16,7 +16,13 @@
 import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import type { ConnectError } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { type CallTracker, DirectCall, trackCalls } from "./direct-call.js";
+import {
+  type CallTracker,
+  DirectCall,
+  headerValue,
+  isIdentity,
+  trackCalls,
+} from "./direct-call.js";
 import type { DirectContext } from "./direct-context.js";
 import type { DirectPathOptions, DirectRoute } from "./direct-routes.js";
 import { SingleMessageReader } from "./grpc-framing.js";
@@ -44,12 +50,11 @@ export function createGrpcStreamHandler(options: GrpcStreamHandlerOptions): Grpc
   return (stream, headers) => {
     const path = headers[constants.HTTP2_HEADER_PATH];
     const route = typeof path === "string" ? routes.get(path) : undefined;
-    const encoding = headers["grpc-encoding"];
     if (
       route === undefined ||
       headers[constants.HTTP2_HEADER_METHOD] !== "POST" ||
       !contentTypes.has(headerValue(headers[constants.HTTP2_HEADER_CONTENT_TYPE]) ?? "") ||
-      (encoding !== undefined && encoding !== "identity")
+      !isIdentity(headers["grpc-encoding"])
     ) {
       return false;
     }
@@ -76,10 +81,7 @@ class GrpcCall extends DirectCall {
       new SingleMessageReader(tracker.options.readMaxBytes),
       route.binary,
     );
-    stream.on("error", ignore); // a reset or a broken connection; "close" follows and reports
-    stream.on("close", this.onClose);
-    stream.on("data", this.onData);
-    stream.on("end", this.onEnd);
+    this.listen(stream, stream, "2.0");
   }
 
   protected respond(request: never): void {
@@ -91,8 +93,6 @@ class GrpcCall extends DirectCall {
     // Unary calls skip the async iterator: one message, written with the end of the stream.
     this.callUnary(request, this.sendUnary);
   }
-
-  private readonly onClose = () => this.closed("2.0");
 
   private readonly write = (bytes: Buffer): boolean => {
     if (!this.stream.headersSent) this.sendHeaders();
@@ -134,8 +134,6 @@ class GrpcCall extends DirectCall {
   }
 }
 
-function ignore(): void {}
-
 /** The status trailers of `error` (OK when undefined), with the handler's own trailers. */
 function trailersOf(
   error: ConnectError | undefined,
@@ -144,8 +142,4 @@ function trailersOf(
   const own = context.trailer();
   if (error === undefined && own === undefined) return okTrailers;
   return Object.fromEntries(setTrailerStatus(new Headers(own), error));
-}
-
-function headerValue(value: string | string[] | undefined): string | null {
-  return typeof value === "string" ? value : null;
 }

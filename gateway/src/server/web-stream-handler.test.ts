@@ -13,7 +13,6 @@ import { Code, ConnectError, createClient, type Transport } from "@connectrpc/co
 import { endStreamFromJson } from "@connectrpc/connect/protocol-connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { FinishReason, InferenceService } from "@parley/gen/inference/v1/inference_pb";
-import { createDirectRoutes } from "./direct-routes.js";
 import { frameMessage } from "./grpc-framing.js";
 import { rpcService } from "./rpc-service.js";
 import {
@@ -21,6 +20,7 @@ import {
   collectCallReports,
   type DecliningServers,
   startDecliningServers,
+  testPathOptions,
 } from "./testing/beside-connect-node.js";
 import { createWebStreamHandler } from "./web-stream-handler.js";
 
@@ -53,8 +53,8 @@ describe("the web stream path (Connect server streams, gRPC-Web calls)", () => {
   const readMaxBytes = 1024;
 
   before(async () => {
-    const handle = createWebStreamHandler({
-      routes: createDirectRoutes(
+    const handle = createWebStreamHandler(
+      testPathOptions(
         [
           rpcService(InferenceService, {
             generate: (request) => {
@@ -86,13 +86,10 @@ describe("the web stream path (Connect server streams, gRPC-Web calls)", () => {
           }),
         ],
         readMaxBytes,
+        shutdown.signal,
+        reports,
       ),
-      readMaxBytes,
-      maxTimeoutMs: 60_000,
-      shutdownSignal: shutdown.signal,
-      onStart: () => {},
-      onEnd: reports.onEnd,
-    });
+    );
     servers = await startDecliningServers(handle);
     port1 = Number(new URL(servers.url1).port);
     port2 = Number(new URL(servers.url2).port);

@@ -34,22 +34,26 @@ import {
   trailerSerialize,
 } from "@connectrpc/connect/protocol-grpc-web";
 import type { NodeRequest, NodeResponse } from "./create-rpc-handler.js";
-import { type CallTracker, DirectCall, trackCalls } from "./direct-call.js";
-import type { DirectPathOptions, DirectRoute, DirectSerialization } from "./direct-routes.js";
+import {
+  type CallTracker,
+  DirectCall,
+  headerValue,
+  isIdentity,
+  trackCalls,
+} from "./direct-call.js";
+import type {
+  DirectPathOptions,
+  DirectRequestHandler,
+  DirectRoute,
+  DirectSerialization,
+} from "./direct-routes.js";
 import { frameMessage, SingleMessageReader } from "./grpc-framing.js";
 
 /** Options of {@link createWebStreamHandler}. */
 export type WebStreamHandlerOptions = DirectPathOptions;
 
-/**
- * Serves the request and returns true, or returns false when connect-node should serve it.
- * `path` is the request path without its query.
- */
-export type WebStreamHandler = (
-  request: NodeRequest,
-  response: NodeResponse,
-  path: string,
-) => boolean;
+/** Serves the request, or returns false for connect-node. */
+export type WebStreamHandler = DirectRequestHandler;
 
 /** How one of the two protocols frames a stream. */
 interface Dialect {
@@ -113,19 +117,11 @@ function dialectOf(headers: IncomingHttpHeaders, route: DirectRoute): Dialect | 
   return undefined;
 }
 
-function isIdentity(encoding: string | string[] | undefined): boolean {
-  return encoding === undefined || encoding === "identity";
-}
-
-function headerValue(value: string | string[] | undefined): string | null {
-  return typeof value === "string" ? value : null;
-}
-
 /** One call: response headers with the first message, messages, then the end-of-stream frame. */
 class WebStreamCall extends DirectCall {
   constructor(
     tracker: CallTracker,
-    private readonly request: NodeRequest,
+    request: NodeRequest,
     private readonly response: NodeResponse,
     route: DirectRoute,
     private readonly dialect: Dialect,
@@ -138,18 +134,12 @@ class WebStreamCall extends DirectCall {
       new SingleMessageReader(tracker.options.readMaxBytes),
       dialect.serialization,
     );
-    request.on("error", ignore); // a reset or a broken connection; the response's "close" reports
-    request.on("data", this.onData);
-    request.on("end", this.onEnd);
-    response.on("error", ignore);
-    response.on("close", this.onClose);
+    this.listen(request, response, request.httpVersion);
   }
 
   protected respond(request: never): void {
     this.pump(() => this.invoke(request), this.response, this.write).catch(this.fail);
   }
-
-  private readonly onClose = () => this.closed(this.request.httpVersion);
 
   private readonly write = (bytes: Buffer): boolean => {
     this.writeHead();
@@ -177,5 +167,3 @@ class WebStreamCall extends DirectCall {
     }
   }
 }
-
-function ignore(): void {}

@@ -1,7 +1,7 @@
 /**
  * @module Test set-up shared by the tests of the paths beside connect-node: servers on which
  * whatever the path under test declines gets HTTP 404 (so each success was served by that path
- * alone), the report of each call, and the wait for a handler's abort.
+ * alone), a path's options, the report of each call, and the wait for a handler's abort.
  */
 import assert from "node:assert/strict";
 import { once } from "node:events";
@@ -10,8 +10,13 @@ import { createServer as createH2cServer, type ServerHttp2Session } from "node:h
 import type { AddressInfo } from "node:net";
 import type { ConnectError } from "@connectrpc/connect";
 import type { NodeRequest, NodeResponse } from "../create-rpc-handler.js";
-import type { DirectPathOptions } from "../direct-routes.js";
+import {
+  createDirectRoutes,
+  type DirectPathOptions,
+  type DirectRequestHandler,
+} from "../direct-routes.js";
 import type { RpcCall } from "../rpc-call.js";
+import type { RpcService } from "../rpc-service.js";
 
 /** One call as the path reported it. */
 export interface EndedCall {
@@ -45,6 +50,26 @@ export function collectCallReports(): CallReports {
   };
 }
 
+/**
+ * The options of a path under test: `services` with a request limit of `readMaxBytes`, a
+ * one-minute deadline limit, `shutdown`, and every call reported to `reports`.
+ */
+export function testPathOptions(
+  services: readonly RpcService[],
+  readMaxBytes: number,
+  shutdown: AbortSignal,
+  reports: CallReports,
+): DirectPathOptions {
+  return {
+    routes: createDirectRoutes(services, readMaxBytes),
+    readMaxBytes,
+    maxTimeoutMs: 60_000,
+    shutdownSignal: shutdown,
+    onStart: () => {},
+    onEnd: reports.onEnd,
+  };
+}
+
 /** Resolves when `signal` aborts, with its reason. */
 export function aborted(signal: AbortSignal): Promise<unknown> {
   return new Promise((resolve) => {
@@ -64,7 +89,7 @@ export interface DecliningServers {
 
 /** Starts both servers; requests `handle` declines get 404. */
 export async function startDecliningServers(
-  handle: (request: NodeRequest, response: NodeResponse, path: string) => boolean,
+  handle: DirectRequestHandler,
 ): Promise<DecliningServers> {
   const serve = (request: NodeRequest, response: NodeResponse) => {
     const path = (request.url ?? "").split("?", 1)[0] ?? "";
