@@ -21,6 +21,8 @@ export interface GatewayConfig extends GatewayServerConfig {
   readonly intraOpThreads: number | undefined;
   /** Prompt tokens prefilled per decode turn; undefined: the engine's default. */
   readonly prefillTokens: number | undefined;
+  /** Least milliseconds between two token messages of a fast stream; undefined: the engine's. */
+  readonly streamIntervalMs: number | undefined;
   /** max_tokens for requests that leave it unset; undefined: the engine's default. */
   readonly defaultMaxTokens: number | undefined;
   /** How long calls in flight may run on after SIGTERM/SIGINT. */
@@ -116,6 +118,12 @@ const specs = {
     env: ["PARLEY_PREFILL_TOKENS"],
     value: "N",
     help: "prompt tokens prefilled between two decode steps: more admits new requests sooner, fewer keeps running streams smoother (default: the engine's)",
+  },
+  "stream-interval-ms": {
+    type: "string",
+    env: ["PARLEY_STREAM_INTERVAL_MS"],
+    value: "N",
+    help: "a stream faster than one token per N ms gets several tokens per message, which saves a thread wake-up per token; 0 sends every decode step's tokens at once (default: the engine's, 1)",
   },
   "default-max-tokens": {
     type: "string",
@@ -291,6 +299,7 @@ export function parseConfig(argv: readonly string[], env: Env): CommandLine {
       maxBatch: integer("max-batch", 1),
       intraOpThreads: integer("intra-op-threads", 1),
       prefillTokens: integer("prefill-tokens", 1),
+      streamIntervalMs: integer("stream-interval-ms", 0, 1000),
       defaultMaxTokens: integer("default-max-tokens", 1),
       maxRequestBytes: integer("max-request-bytes", 1, 0xffffffff) ?? 4 * 1024 * 1024,
       maxTimeoutMs: integer("max-timeout-ms", 1) ?? 3_600_000,

@@ -55,6 +55,7 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
     maxQueue: config.maxQueue,
     intraOpThreads: config.intraOpThreads,
     prefillChunkTokens: config.prefillTokens,
+    streamIntervalMs: config.streamIntervalMs,
     defaultMaxTokens: config.defaultMaxTokens,
   });
   // After the model workers exist: they lower themselves; this lowers V8's and libuv's helpers.

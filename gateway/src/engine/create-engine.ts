@@ -26,6 +26,11 @@ export interface EngineOptions {
   readonly defaultMaxTokens?: number;
   /** Prompt tokens prefilled per decode turn, so prefills interleave with decoding. @default 128 */
   readonly prefillChunkTokens?: number;
+  /**
+   * The least time between two worker-to-main-thread posts that carry only text: a fast stream
+   * gets a few tokens per message instead of waking the main thread per token. @default 1
+   */
+  readonly streamIntervalMs?: number;
   /** Events buffered per generation before its worker pauses it. @default 16 */
   readonly creditWindow?: number;
 }
@@ -55,6 +60,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         intraOpThreads: options.intraOpThreads ?? 1,
         defaultMaxTokens: options.defaultMaxTokens ?? 256,
         prefillChunkTokens: options.prefillChunkTokens ?? 128,
+        streamIntervalMs: options.streamIntervalMs ?? 1,
         creditWindow: options.creditWindow ?? 16,
         onReadinessChange,
       }),

@@ -27,6 +27,7 @@ export interface ModelRunnerOptions {
   readonly intraOpThreads: number;
   readonly defaultMaxTokens: number;
   readonly prefillChunkTokens: number;
+  readonly streamIntervalMs: number;
   /** Events a generation may have buffered on the main thread before its worker pauses it. */
   readonly creditWindow: number;
   /** Called when `ready` changes. */
@@ -80,6 +81,7 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
     variant: source.variant,
     intraOpThreads: options.intraOpThreads,
     prefillChunkTokens: options.prefillChunkTokens,
+    streamIntervalMs: options.streamIntervalMs,
     defaultMaxTokens: options.defaultMaxTokens,
   };
   const tracked = new Map<number, Tracked>();

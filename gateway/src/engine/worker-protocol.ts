@@ -12,6 +12,8 @@ export interface WorkerConfig {
   readonly intraOpThreads: number;
   /** The most prompt tokens prefilled per decode turn, so prefills cannot starve decoding. */
   readonly prefillChunkTokens: number;
+  /** The least time between two posts of text alone (`worker/outbox.ts` says why). */
+  readonly streamIntervalMs: number;
   readonly defaultMaxTokens: number;
 }
 

@@ -9,15 +9,10 @@ import { type MessagePort, parentPort, workerData } from "node:worker_threads";
 import { readModelFolder } from "../../models/model-folder.js";
 import { EngineError } from "../engine-error.js";
 import { lowerOwnPriority } from "../thread-priority.js";
-import type {
-  FromWorker,
-  FromWorkerBatch,
-  ToWorker,
-  WorkerConfig,
-  WorkerGeneration,
-} from "../worker-protocol.js";
+import type { FromWorker, ToWorker, WorkerConfig, WorkerGeneration } from "../worker-protocol.js";
 import { createBatchDecoder } from "./batch-decoder.js";
 import { createDecoderSession } from "./decoder-session.js";
+import { createOutbox } from "./outbox.js";
 import { createPromptEncoder } from "./prompt-encoder.js";
 import { createSampler } from "./sampler.js";
 import { Sequence } from "./sequence.js";
@@ -29,22 +24,12 @@ function workerPort(): MessagePort {
 
 const port = workerPort();
 
-/**
- * Messages wait in an outbox until the current synchronous run of work ends: a decode step emits
- * all its rows' tokens before its next `await`, so they leave as one batch (one structured clone,
- * one wake-up of the main thread). A microtask flush adds no delay, since the step would not
- * yield earlier anyway.
- */
-let outbox: FromWorker[] = [];
-function flush(): void {
-  const batch: FromWorkerBatch = outbox;
-  outbox = [];
-  port.postMessage(batch);
-}
-function post(message: FromWorker): void {
-  if (outbox.push(message) === 1) queueMicrotask(flush);
-}
 const config = workerData as WorkerConfig;
+const outbox = createOutbox({
+  send: (batch) => port.postMessage(batch),
+  intervalMs: config.streamIntervalMs,
+});
+const post = (message: FromWorker): void => outbox.post(message);
 
 async function start(): Promise<void> {
   // Inference runs at nice 10 (thread-priority.ts says why). The cost is measured: on two shared
