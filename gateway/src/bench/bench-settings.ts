@@ -16,7 +16,11 @@ export interface BenchSettings {
   readonly outDir: string;
   /** Profile the gateway (`--cpu-prof`) for every target it falls short of. */
   readonly profile: boolean;
-  /** Rounds of the A/B alternation for throughput comparisons. */
+  /**
+   * Rounds of the A/B alternation for throughput comparisons. Five, not three: on this shared VM
+   * one system's throughput moves by up to half between neighbouring runs (the ORT loop alone
+   * measured 4,200 to 8,300 tokens/s within a minute), and a median of three still followed it.
+   */
   readonly rounds: number;
   readonly unary: {
     readonly concurrency: readonly number[];
@@ -92,7 +96,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | "help" 
     only: only as ScenarioName[],
     outDir: values.out ?? (quick ? `${defaultOutDir}/quick` : defaultOutDir),
     profile: !quick && values["no-profile"] !== true,
-    rounds: quick ? 1 : 3,
+    rounds: quick ? 1 : 5,
     unary: {
       concurrency: [1, 16, 64],
       durationMs: quick ? 150 : 700,
