@@ -63,7 +63,7 @@ export function createEngineMetrics(registry: Registry): EngineMetrics {
     }),
     interTokenLatency: new Histogram({
       name: "parley_inter_token_latency_seconds",
-      help: "Time between consecutive generated tokens of one generation.",
+      help: "Time between two arrivals of new tokens of one generation; tokens that arrive together (a stream faster than --stream-interval-ms) count once.",
       labelNames: ["model"],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers,
