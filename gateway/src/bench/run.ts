@@ -86,14 +86,21 @@ async function main(argv: readonly string[]): Promise<void> {
 
   log("capturing fixtures from the gateway");
   const fixturesPath = join(settings.outDir, "fixtures.json");
-  const setup = await startGateway({ name: "gateway-setup", models: ["builtin"], pace: true });
+  // No stream interval: each message of the capture must carry one token.
+  const setup = await startGateway({
+    name: "gateway-setup",
+    models: ["builtin"],
+    pace: true,
+    flags: ["--stream-interval-ms", "0"],
+  });
   let builtinPrompt: string;
   try {
     const client = gatewayClient(setup.port);
     builtinPrompt = await findLongPrompt(client, "", fixtureTokens);
     // Baselines replay one token per message. A main thread that falls behind its worker hands a
     // stream several steps' tokens in one message, so the stream is captured with decode steps
-    // held 5 ms apart, where the main thread never falls behind.
+    // held 5 ms apart, where the main thread never falls behind. (The pacer's grid can start a
+    // step right after a late one: with the default stream interval, those two would merge.)
     await setup.request({ type: "pace", paceMs: 5 });
     await saveFixtures(fixturesPath, await captureFixtures(client, builtinPrompt, fixtureTokens));
   } finally {

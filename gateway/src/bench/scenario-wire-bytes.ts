@@ -23,11 +23,17 @@ interface WireCase {
 /** Runs scenario 3. */
 export async function runWireBytesScenario(ctx: BenchContext): Promise<{ rows: WireBytesRow[] }> {
   const { shortTokens, longTokens } = ctx.settings.wireBytes;
-  const gateway = await startGateway({ name: "gateway", models: ["builtin"], pace: true });
+  const gateway = await startGateway({
+    name: "gateway",
+    models: ["builtin"],
+    pace: true,
+    flags: ["--stream-interval-ms", "0"],
+  });
   const fastify = await startBaseline("fastify", ctx.fixturesPath);
   try {
     // Bytes per token are compared at one token per message: decode steps 5 ms apart, so the
-    // main thread never falls behind the worker and merges steps into one message.
+    // main thread never falls behind the worker and merges steps into one message, and no
+    // stream interval (the grid can start a step right after a late one).
     await gateway.request({ type: "pace", paceMs: 5 });
     const rpcCases: WireCase[] = (
       [
