@@ -121,6 +121,7 @@ async function start(): Promise<void> {
     },
   });
   await decoder.run();
+  outbox.flush();
   // Ending on our own, between steps, is what keeps the process alive: terminating a thread
   // while onnxruntime's native code runs aborts the whole process.
   await session.release();

@@ -102,3 +102,15 @@ test("a new generation's first text is not held behind another's interval", asyn
     "generation 2's first token leaves at once, with generation 1's waiting text",
   );
 });
+
+test("flush sends what waits at once, and nothing when nothing waits", async () => {
+  const { outbox, sent } = recorder(60_000);
+  outbox.post(text(1, 1));
+  await afterStep();
+  outbox.post(text(1, 2));
+  outbox.flush();
+  assert.equal(sent.length, 2, "the waiting text left without its timer");
+  outbox.flush();
+  await afterStep();
+  assert.equal(sent.length, 2, "no empty batch");
+});

@@ -25,6 +25,8 @@ export interface OutboxOptions {
 /** Collects the worker's messages and decides when they leave. */
 export interface Outbox {
   post(message: FromWorker): void;
+  /** Sends whatever waits now: before the thread ends, nothing may stay behind. */
+  flush(): void;
 }
 
 /** Creates an outbox; messages always leave in the order they were posted. */
@@ -41,6 +43,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
     flushQueued = false;
     clearTimeout(timer);
     timer = undefined;
+    if (waiting.length === 0) return;
     const batch: FromWorkerBatch = waiting;
     waiting = [];
     lastSent = performance.now();
@@ -73,5 +76,6 @@ export function createOutbox(options: OutboxOptions): Outbox {
       flushQueued = true;
       queueMicrotask(flush);
     },
+    flush,
   };
 }
