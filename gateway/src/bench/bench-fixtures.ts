@@ -65,21 +65,33 @@ export async function findLongPrompt(
   throw new Error(`no prompt of 40 tried runs to ${maxTokens} tokens on model "${model}"`);
 }
 
-/** Captures the fixtures from a running gateway. */
+/**
+ * Captures the fixtures from a running gateway. The stream must carry one token per message, as
+ * the baselines replay it; a main thread that falls behind its worker (a busy machine, a pacer
+ * step started right after a late one) merges two steps into one message, so a merged capture
+ * is taken again, up to `attempts` times, and then fails loudly.
+ */
 export async function captureFixtures(
   client: Client<typeof InferenceService>,
   prompt: string,
   maxTokens: number,
+  attempts = 5,
 ): Promise<BenchFixtures> {
   const models = await client.listModels({});
-  const streamMessages: Uint8Array[] = [];
-  for await (const message of client.generateStream({ prompt, maxTokens, temperature: 0 })) {
-    if (message.tokenIds.length > 1) {
-      throw new Error("a captured message carries several tokens; baselines send one per message");
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const streamMessages: Uint8Array[] = [];
+    let merged = false;
+    for await (const message of client.generateStream({ prompt, maxTokens, temperature: 0 })) {
+      merged ||= message.tokenIds.length > 1;
+      streamMessages.push(toBinary(GenerateStreamResponseSchema, message));
     }
-    streamMessages.push(toBinary(GenerateStreamResponseSchema, message));
+    if (!merged) {
+      return { listModelsResponse: toBinary(ListModelsResponseSchema, models), streamMessages };
+    }
   }
-  return { listModelsResponse: toBinary(ListModelsResponseSchema, models), streamMessages };
+  throw new Error(
+    `in ${attempts} captures a message carried several tokens; baselines send one per message`,
+  );
 }
 
 /** Writes fixtures for the baseline children. */

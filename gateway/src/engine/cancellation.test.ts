@@ -24,11 +24,16 @@ test("aborting the signal stops generation within a step and frees the slot", as
     const controller = new AbortController();
     const generation = engine.generate(long, controller.signal);
     let received = 0;
+    // A fast stream's tokens arrive a few per event (the worker's stream interval).
+    let atAbort: number | undefined;
     await assert.rejects(
       (async () => {
         for await (const event of generation) {
           received += event.tokenIds.length;
-          if (received === 5) controller.abort();
+          if (received >= 5 && atAbort === undefined) {
+            atAbort = received;
+            controller.abort();
+          }
         }
       })(),
       (error: unknown) => error instanceof EngineError && error.code === "cancelled",
@@ -38,7 +43,10 @@ test("aborting the signal stops generation within a step and frees the slot", as
     const after = await metricValue(metrics, "parley_completion_tokens_total", model);
     await sleep(100);
     assert.equal(await metricValue(metrics, "parley_completion_tokens_total", model), after);
-    assert.ok(after < 5 + 20, `the worker ran on after cancel: ${after} tokens counted`);
+    assert.ok(
+      after < (atAbort ?? 0) + 20,
+      `the worker ran on after cancel: ${after} tokens counted, ${atAbort} at the abort`,
+    );
   } finally {
     await engine.close();
   }
@@ -76,11 +84,17 @@ test("a slow reader pauses its own sequence instead of buffering without bound",
   try {
     const controller = new AbortController();
     const iterator = engine.generate(long, controller.signal)[Symbol.asyncIterator]();
-    await iterator.next();
+    const first = await iterator.next();
+    // One event, which may carry a few tokens if they arrived together.
+    const taken = first.done === true ? 0 : first.value.tokenIds.length;
     await sleep(200);
     const produced = await metricValue(metrics, "parley_completion_tokens_total", model);
-    // One event taken plus the four credits outstanding: nothing more until the reader reads.
-    assert.ok(produced <= 6, `the worker produced ${produced} tokens for a reader that took 1`);
+    // What the reader took plus the four credits outstanding (and the one slack the check always
+    // had): nothing more until the reader reads.
+    assert.ok(
+      produced <= taken + 4 + 1,
+      `the worker produced ${produced} tokens for a reader that took ${taken}`,
+    );
     await iterator.next();
     await sleep(50);
     assert.ok((await metricValue(metrics, "parley_completion_tokens_total", model)) > produced);

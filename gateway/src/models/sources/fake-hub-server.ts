@@ -232,7 +232,9 @@ export async function createFakeHubServer(options: FakeHubServerOptions): Promis
       drops.delete(file.path);
       const head = sent.subarray(0, dropAfter);
       downloads.push({ ...record, bytesSent: head.byteLength });
-      res.write(head, () => res.destroy());
+      // The cut comes a moment after the bytes: a fetch body stream that errors drops the chunks
+      // its reader has not taken yet, and on a busy machine the reader may not have taken any.
+      res.write(head, () => setTimeout(() => res.destroy(), 100));
       return;
     }
     downloads.push({ ...record, bytesSent: sent.byteLength });
