@@ -126,7 +126,7 @@ export function createApp(options: AppOptions): void {
         signal: controller.signal,
         onText: (text) => {
           turn.text += text;
-          view.appendText(turn, text);
+          view.refreshText(turn);
         },
         now: () => window.performance.now(),
       });

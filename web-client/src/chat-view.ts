@@ -1,11 +1,14 @@
 /**
- * @module The conversation column. Whole turns are rendered once; a streaming reply only gets
- * text appended to one text node, so each token costs one small DOM update.
+ * @module The conversation column. Whole turns are rendered once. A chat reply shows as
+ * Markdown, which must be rendered again as it grows, so a streaming reply is redrawn at most
+ * once per animation frame however many tokens arrived in it, and once more when it ends.
+ * What the user typed, and completions of a raw prompt, stay plain text.
  */
 import type { AssistantTurn, Turn } from "./conversation-store.js";
 import { h, icon } from "./dom.js";
 import { renderErrorCard } from "./error-card.js";
 import { formatStats } from "./format-stats.js";
+import { renderMarkdown } from "./render-markdown.js";
 
 /** Options of `createChatView`. */
 export interface ChatViewOptions {
@@ -22,22 +25,37 @@ export interface ChatView {
   /** Replaces everything shown with these turns. */
   render(turns: readonly Turn[]): void;
   append(turn: Turn): void;
-  /** Adds streamed text to a reply. */
-  appendText(turn: AssistantTurn, text: string): void;
-  /** Redraws a reply after its status changed. */
+  /** Shows a streaming reply's text as `turn.text` now stands, at the next animation frame. */
+  refreshText(turn: AssistantTurn): void;
+  /** Redraws a reply, its text at once, after its status changed. */
   update(turn: AssistantTurn): void;
   remove(turn: Turn): void;
 }
 
 interface Rendered {
   readonly item: HTMLElement;
-  readonly text: Text;
+  readonly textBox: HTMLElement;
+  /** The animation frame that will redraw the text, while one is requested. */
+  frame: number | undefined;
 }
 
 /** Creates the view over an empty list. */
 export function createChatView(options: ChatViewOptions): ChatView {
   const { list, scroller } = options;
   const rendered = new Map<string, Rendered>();
+  const cancelFrame = (entry: Rendered) => {
+    if (entry.frame !== undefined) {
+      cancelAnimationFrame(entry.frame);
+      entry.frame = undefined;
+    }
+  };
+  const forget = (id: string) => {
+    const entry = rendered.get(id);
+    if (entry !== undefined) {
+      cancelFrame(entry);
+      rendered.delete(id);
+    }
+  };
 
   const nearBottom = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
   const keepAtBottom = (change: () => void) => {
@@ -49,15 +67,16 @@ export function createChatView(options: ChatViewOptions): ChatView {
   };
 
   const draw = (turn: Turn): HTMLElement => {
-    const text = document.createTextNode(turn.text);
-    const textBox = h("div", { class: "turn-text" }, text);
+    const markdown = turn.role === "assistant" && turn.mode === "chat";
+    const textBox = h("div", { class: markdown ? "turn-text markdown" : "turn-text" });
+    showText(textBox, turn);
     const body = h("div", { class: "turn-body" });
     const item = h(
       "li",
       { class: `turn turn--${turn.role}`, "data-role": turn.role, "data-mode": turn.mode },
       body,
     );
-    rendered.set(turn.id, { item, text });
+    rendered.set(turn.id, { item, textBox, frame: undefined });
     if (turn.role === "user") {
       body.append(h("span", { class: "sr-only" }, turn.mode === "chat" ? "You said:" : "Prompt:"));
       if (turn.mode === "completion") {
@@ -118,7 +137,9 @@ export function createChatView(options: ChatViewOptions): ChatView {
   return {
     render(turns) {
       list.replaceChildren();
-      rendered.clear();
+      for (const id of [...rendered.keys()]) {
+        forget(id);
+      }
       for (const turn of turns) {
         list.append(draw(turn));
       }
@@ -128,26 +149,42 @@ export function createChatView(options: ChatViewOptions): ChatView {
       list.append(draw(turn));
       scroller.scrollTop = scroller.scrollHeight;
     },
-    appendText(turn, text) {
+    refreshText(turn) {
       const entry = rendered.get(turn.id);
-      if (entry !== undefined) {
-        keepAtBottom(() => entry.text.appendData(text));
+      if (entry === undefined || entry.frame !== undefined) {
+        return;
       }
+      entry.frame = requestAnimationFrame(() => {
+        entry.frame = undefined;
+        keepAtBottom(() => showText(entry.textBox, turn));
+      });
     },
     update(turn) {
       const entry = rendered.get(turn.id);
-      const textBox = entry?.item.querySelector<HTMLElement>(".turn-text");
       const body = entry?.item.querySelector<HTMLElement>(".turn-body");
-      if (entry === undefined || textBox == null || body == null) {
+      if (entry === undefined || body == null) {
         return;
       }
-      keepAtBottom(() => decorate(turn, entry.item, textBox, body));
+      cancelFrame(entry);
+      keepAtBottom(() => {
+        showText(entry.textBox, turn);
+        decorate(turn, entry.item, entry.textBox, body);
+      });
     },
     remove(turn) {
       rendered.get(turn.id)?.item.remove();
-      rendered.delete(turn.id);
+      forget(turn.id);
     },
   };
+}
+
+/** Fills a turn's text box: Markdown for a box marked so, else the text as it is. */
+function showText(box: HTMLElement, turn: Turn): void {
+  if (box.classList.contains("markdown")) {
+    box.innerHTML = renderMarkdown(turn.text);
+  } else {
+    box.textContent = turn.text;
+  }
 }
 
 function copyButton(turn: AssistantTurn): HTMLButtonElement {

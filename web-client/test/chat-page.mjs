@@ -109,3 +109,98 @@ export async function recordReplyGrowth(page) {
   });
   return () => page.evaluate(() => window.__replyGrowth);
 }
+
+/**
+ * Answers the page's next GenerateStream call (Connect JSON) with a reply the test writes,
+ * instead of the gateway's model, whose text is random. `push(...pieces)` sends each piece as
+ * one stream message, all of them in one network read; `end()` finishes the reply with
+ * FINISH_REASON_STOP. Other calls (ListModels) still reach the gateway.
+ */
+export async function fakeReplyStream(page) {
+  await page.evaluate(() => {
+    const realFetch = window.fetch.bind(window);
+    const encoder = new TextEncoder();
+    /** One Connect envelope: a flags byte, the length as 4 bytes big-endian, then JSON. */
+    const envelope = (flags, message) => {
+      const json = encoder.encode(JSON.stringify(message));
+      const bytes = new Uint8Array(5 + json.length);
+      bytes[0] = flags;
+      new DataView(bytes.buffer).setUint32(1, json.length);
+      bytes.set(json, 5);
+      return bytes;
+    };
+    const concat = (chunks) => {
+      const bytes = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
+      let offset = 0;
+      for (const chunk of chunks) {
+        bytes.set(chunk, offset);
+        offset += chunk.length;
+      }
+      return bytes;
+    };
+    let started;
+    const body = new Promise((resolve) => {
+      started = resolve;
+    });
+    window.__fakeReply = {
+      async push(pieces) {
+        const controller = await body;
+        controller.enqueue(concat(pieces.map((text) => envelope(0, { text, tokenIds: [1] }))));
+      },
+      async end() {
+        const controller = await body;
+        controller.enqueue(
+          concat([envelope(0, { finishReason: "FINISH_REASON_STOP" }), envelope(2, {})]),
+        );
+        controller.close();
+      },
+    };
+    window.fetch = (input, init) => {
+      const url = typeof input === "string" ? input : input.url;
+      if (!url.endsWith("/GenerateStream")) {
+        return realFetch(input, init);
+      }
+      const stream = new ReadableStream({ start: started });
+      return Promise.resolve(
+        new Response(stream, { headers: { "content-type": "application/connect+json" } }),
+      );
+    };
+  });
+  return {
+    push: (...pieces) => page.evaluate((list) => window.__fakeReply.push(list), pieces),
+    end: () => page.evaluate(() => window.__fakeReply.end()),
+  };
+}
+
+/**
+ * Slows the page's GenerateStream downloads to `bytes` every `everyMs` milliseconds, so a reply
+ * the built-in model writes in a few milliseconds reaches the page over many animation frames,
+ * as a real model's would. The reply itself still comes from the gateway.
+ */
+export async function paceReplyDownloads(page, { bytes, everyMs }) {
+  await page.evaluate(
+    ({ bytes, everyMs }) => {
+      const realFetch = window.fetch.bind(window);
+      const pause = () => new Promise((resolve) => setTimeout(resolve, everyMs));
+      window.fetch = async (input, init) => {
+        const response = await realFetch(input, init);
+        const url = typeof input === "string" ? input : input.url;
+        if (!url.endsWith("/GenerateStream") || response.body === null) {
+          return response;
+        }
+        const paced = response.body.pipeThrough(
+          new TransformStream({
+            async transform(chunk, controller) {
+              for (let at = 0; at < chunk.length; at += bytes) {
+                controller.enqueue(chunk.slice(at, at + bytes));
+                await pause();
+              }
+            },
+          }),
+        );
+        return new Response(paced, { status: response.status, headers: response.headers });
+      };
+    },
+    { bytes, everyMs },
+  );
+}

@@ -13,6 +13,7 @@ import {
   launchBrowser,
   openChat,
   outputDir,
+  paceReplyDownloads,
   recordReplyGrowth,
   send,
   setProtocol,
@@ -39,6 +40,9 @@ describe("chat page served by the gateway", () => {
     const page = await openChat(browser, gateway.url);
     assert.ok((await page.locator("#model option").count()) > 0, "ListModels filled the picker");
     await setSettings(page, { "max-tokens": "48", temperature: "0" });
+    // The page draws a streaming reply at most once per frame, and the built-in model writes
+    // these 48 tokens in a few milliseconds: a slow download spreads them over many frames.
+    await paceReplyDownloads(page, { bytes: 64, everyMs: 10 });
     const growth = await recordReplyGrowth(page);
     await send(page, "Tell me a short story about a lighthouse keeper.");
     const reply = await waitForReply(page);
@@ -52,12 +56,17 @@ describe("chat page served by the gateway", () => {
       lengths.length >= 3,
       `saw ${lengths.length} growing lengths while streaming: ${lengths}`,
     );
+    // This reply holds no Markdown markup, so its rendered text only grows.
     assert.deepEqual(
       lengths,
       [...lengths].sort((a, b) => a - b),
       "the text only grows",
     );
     assert.ok(lengths.at(-1) <= reply.text.length);
+    assert.ok(
+      (await page.locator(".turn--assistant .turn-text.markdown > p").count()) > 0,
+      "the reply is rendered as Markdown",
+    );
     assert.match(reply.meta, /\d+ ms to first token/);
     assert.match(reply.meta, /\d+ tokens?/);
     assert.match(reply.meta, /Connect JSON/);
