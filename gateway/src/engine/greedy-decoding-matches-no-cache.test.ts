@@ -19,7 +19,7 @@ import {
   sharedSource,
   startTestEngine,
 } from "../testing/model-fixtures.js";
-import { float16ToFloat32 } from "./worker/float16.js";
+import { float16Bits, float16Tensor, float16ToFloat32 } from "./worker/float16.js";
 import { argmax } from "./worker/sampler.js";
 
 /**
@@ -57,14 +57,17 @@ async function decodeWithoutCache(
     for (const past of pasts) {
       if (!past.isTensor) continue;
       const [, heads, , dim] = past.shape as number[];
-      const data = past.type === "float16" ? new Uint16Array(0) : new Float32Array(0);
-      feeds[past.name] = new ort.Tensor(past.type as "float32", data, [1, heads ?? 1, 0, dim ?? 1]);
+      const dims = [1, heads ?? 1, 0, dim ?? 1];
+      feeds[past.name] =
+        past.type === "float16"
+          ? float16Tensor(new Uint16Array(0), dims)
+          : new ort.Tensor("float32", new Float32Array(0), dims);
     }
     const logits = (await session.run(feeds)).logits as ort.Tensor;
     const vocab = logits.dims[2] as number;
     const last =
       logits.type === "float16"
-        ? float16ToFloat32(logits.data as Uint16Array, (n - 1) * vocab, vocab)
+        ? float16ToFloat32(float16Bits(logits.data), (n - 1) * vocab, vocab)
         : (logits.data as Float32Array).subarray((n - 1) * vocab, n * vocab);
     const next = argmax(last);
     generated.push(next);

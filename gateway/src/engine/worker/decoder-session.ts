@@ -4,7 +4,7 @@
  * runs one step: a prefill chunk or a decode step, for one sequence or a batch.
  */
 import * as ort from "onnxruntime-node";
-import { float16ToFloat32 } from "./float16.js";
+import { float16Bits, float16Tensor, float16ToFloat32 } from "./float16.js";
 import type { KvArray, KvCache, KvLayout } from "./kv-cache.js";
 
 /** One step's inputs, `batch` rows of `tokens` new tokens each. */
@@ -65,8 +65,13 @@ function configNumber(config: Readonly<Record<string, unknown>>, key: string): n
 /** Wraps KV storage in a tensor of its element type (float16 travels as raw Uint16 bits). */
 function kvTensor(data: KvArray, dims: readonly number[]): ort.Tensor {
   return data instanceof Uint16Array
-    ? new ort.Tensor("float16", data, dims)
+    ? float16Tensor(data, dims)
     : new ort.Tensor("float32", data, dims);
+}
+
+/** A present.* output as KV storage: float32, or float16 as bits on every Node version. */
+function kvData(tensor: ort.Tensor): KvArray {
+  return tensor.type === "float16" ? float16Bits(tensor.data) : (tensor.data as Float32Array);
 }
 
 /** Loads a decoder graph and checks it has the inputs and outputs a KV-cached decoder needs. */
@@ -157,7 +162,7 @@ export async function createDecoderSession(
       const offset = (b * tokens + tokens - 1) * vocab;
       rows.push(
         logits.type === "float16"
-          ? float16ToFloat32(logits.data as Uint16Array, offset, vocab)
+          ? float16ToFloat32(float16Bits(logits.data), offset, vocab)
           : // A view, not a copy: the output is this step's own buffer, sampled and dropped.
             (logits.data as Float32Array).subarray(offset, offset + vocab),
       );
@@ -165,7 +170,7 @@ export async function createDecoderSession(
     const present: KvCache = {
       batch,
       length: past.length + tokens,
-      data: presentNames.map((name) => (out[name] as ort.Tensor).data as KvArray),
+      data: presentNames.map((name) => kvData(out[name] as ort.Tensor)),
     };
     return { logits: rows, present };
   }
