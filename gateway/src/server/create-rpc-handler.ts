@@ -189,7 +189,8 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     } catch (error) {
       call.handlerError ??= error;
       if (!response.headersSent) {
-        response.writeHead(400).end();
+        response.statusCode = 400;
+        response.end();
       } else {
         response.destroy();
       }

@@ -95,7 +95,8 @@ export async function startDecliningServers(
     const path = (request.url ?? "").split("?", 1)[0] ?? "";
     if (!handle(request, response, path)) {
       request.resume();
-      response.writeHead(404).end();
+      response.statusCode = 404;
+      response.end();
     }
   };
   const http1 = createHttpServer(serve);
