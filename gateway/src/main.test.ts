@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { FinishReason, InferenceService } from "@parley/gen/inference/v1/inference_pb";
-import { findLongGeneration } from "./server/testing/find-long-generation.js";
+import { findLongGeneration } from "./testing/find-long-generation.js";
 
 const mainScript = fileURLToPath(new URL("./main.js", import.meta.url));
 

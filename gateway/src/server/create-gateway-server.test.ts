@@ -29,17 +29,18 @@ import { ServerReflection as ServerReflectionV1alpha } from "@parley/gen/grpc/re
 import { InferenceService } from "@parley/gen/inference/v1/inference_pb";
 import type { Engine, Generation, ModelDescription } from "../engine/engine.js";
 import { EngineError } from "../engine/engine-error.js";
+import { sniffProtocol } from "../http/create-sniffing-listener.js";
 import { createLogger } from "../observability/logger.js";
 import { createMetricsRegistry } from "../observability/metrics-registry.js";
+import { repoRoot } from "../testing/model-fixtures.js";
+import { parseJsonStream } from "../testing/parse-json-stream.js";
+import { bufBin, runCommand } from "../testing/run-command.js";
+import { type CertificateFiles, createSelfSignedCert } from "../testing/self-signed-cert.js";
 import {
   createGatewayServer,
   type GatewayServer,
   type GatewayServerConfig,
 } from "./create-gateway-server.js";
-import { sniffProtocol } from "./create-sniffing-listener.js";
-import { parseJsonStream } from "./testing/parse-json-stream.js";
-import { bufBin, repoRoot, runCommand } from "./testing/run-command.js";
-import { type CertificateFiles, createSelfSignedCert } from "./testing/self-signed-cert.js";
 
 const models: ModelDescription[] = [
   {

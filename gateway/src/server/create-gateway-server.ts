@@ -23,22 +23,18 @@ import { InferenceService } from "@parley/gen/inference/v1/inference_pb";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { Engine } from "../engine/engine.js";
+import { createCorsPolicy } from "../http/cors-policy.js";
+import { createSniffingListener } from "../http/create-sniffing-listener.js";
+import { createMetricsEndpoint } from "../http/metrics-endpoint.js";
+import type { NodeRequest, NodeResponse } from "../http/node-http.js";
+import { createStaticFiles } from "../http/static-files.js";
 import { createEventLoopDelayMetric } from "../observability/event-loop-delay.js";
 import { createRpcMetrics } from "../observability/rpc-metrics.js";
-import { createInferenceService } from "../service/inference-service.js";
-import { createCorsPolicy } from "./cors-policy.js";
-import {
-  createRpcHandler,
-  type NodeRequest,
-  type NodeResponse,
-  type RpcHandler,
-} from "./create-rpc-handler.js";
-import { createSniffingListener } from "./create-sniffing-listener.js";
-import { createHealthService } from "./health-service.js";
-import { createMetricsEndpoint } from "./metrics-endpoint.js";
-import { createReflectionServices } from "./reflection-service.js";
-import { rpcService } from "./rpc-service.js";
-import { createStaticFiles } from "./static-files.js";
+import { createRpcHandler, type RpcHandler } from "../rpc/create-rpc-handler.js";
+import { rpcService } from "../rpc/rpc-service.js";
+import { createHealthService } from "../services/health-service.js";
+import { createInferenceService } from "../services/inference-service.js";
+import { createReflectionServices } from "../services/reflection-service.js";
 
 /** What the server needs from the gateway's configuration. */
 export interface GatewayServerConfig {

@@ -20,11 +20,12 @@ import type { Engine, GenerationRequest } from "../engine/engine.js";
 import { resolveModelSource } from "../models/resolve-model-source.js";
 import { createLogger } from "../observability/logger.js";
 import { createMetricsRegistry } from "../observability/metrics-registry.js";
+import { findLongGeneration } from "../testing/find-long-generation.js";
+import { repoRoot } from "../testing/model-fixtures.js";
+import { parseJsonStream } from "../testing/parse-json-stream.js";
+import { bufBin, runCommand } from "../testing/run-command.js";
+import { type CertificateFiles, createSelfSignedCert } from "../testing/self-signed-cert.js";
 import { createGatewayServer, type GatewayServer } from "./create-gateway-server.js";
-import { findLongGeneration } from "./testing/find-long-generation.js";
-import { parseJsonStream } from "./testing/parse-json-stream.js";
-import { bufBin, repoRoot, runCommand } from "./testing/run-command.js";
-import { type CertificateFiles, createSelfSignedCert } from "./testing/self-signed-cert.js";
 
 const prompt = "Once upon a time";
 const maxTokens = 24;

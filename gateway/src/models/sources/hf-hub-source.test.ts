@@ -6,9 +6,9 @@ import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { Writable } from "node:stream";
 import { afterEach, beforeEach, test } from "node:test";
+import { createFakeHubServer, type FakeHubServer } from "../../testing/fake-hub-server.js";
 import { sharedModelDir, sharedModelSkip } from "../../testing/model-fixtures.js";
 import { formatBytes } from "./download-progress.js";
-import { createFakeHubServer, type FakeHubServer } from "./fake-hub-server.js";
 import { fetchHubModel, HubModelError, type HubModelOptions } from "./hf-hub-source.js";
 
 /** Deterministic bytes, so each file has distinct content and a known hash. */

@@ -22,11 +22,11 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { FinishReason, InferenceService } from "@parley/gen/inference/v1/inference_pb";
-import { frameMessage } from "./grpc-framing.js";
-import { createGrpcStreamHandler } from "./grpc-stream-handler.js";
-import { rpcService } from "./rpc-service.js";
-import { aborted, collectCallReports, testPathOptions } from "./testing/beside-connect-node.js";
-import { repoRoot } from "./testing/run-command.js";
+import { aborted, collectCallReports, testPathOptions } from "../../testing/beside-connect-node.js";
+import { repoRoot } from "../../testing/model-fixtures.js";
+import { rpcService } from "../rpc-service.js";
+import { frameMessage } from "./envelope.js";
+import { createGrpcStreamHandler } from "./grpc.js";
 
 describe("the direct gRPC path", () => {
   let server: Http2Server;

@@ -11,16 +11,16 @@ import { after, before, describe, it } from "node:test";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { FinishReason, InferenceService } from "@parley/gen/inference/v1/inference_pb";
-import { createConnectUnaryHandler } from "./connect-unary-handler.js";
-import { rpcService } from "./rpc-service.js";
 import {
   aborted,
   collectCallReports,
   type DecliningServers,
   startDecliningServers,
   testPathOptions,
-} from "./testing/beside-connect-node.js";
-import { runCommand } from "./testing/run-command.js";
+} from "../../testing/beside-connect-node.js";
+import { runCommand } from "../../testing/run-command.js";
+import { rpcService } from "../rpc-service.js";
+import { createConnectUnaryHandler } from "./connect-unary.js";
 
 const generatePath = "/inference.v1.InferenceService/Generate";
 

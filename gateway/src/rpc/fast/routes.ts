@@ -7,9 +7,9 @@
 import { create, type DescMessage, isMessage } from "@bufbuild/protobuf";
 import { type ConnectError, createServiceImplSpec, type MethodImplSpec } from "@connectrpc/connect";
 import { createMethodSerializationLookup } from "@connectrpc/connect/protocol";
-import type { NodeRequest, NodeResponse } from "./create-rpc-handler.js";
-import type { RpcCall } from "./rpc-call.js";
-import type { RpcService } from "./rpc-service.js";
+import type { NodeRequest, NodeResponse } from "../../http/node-http.js";
+import type { RpcCall } from "../rpc-call.js";
+import type { RpcService } from "../rpc-service.js";
 
 /** Reads a request message and writes response messages in one format. */
 export interface DirectSerialization {

@@ -13,16 +13,16 @@ import { Code, ConnectError, createClient, type Transport } from "@connectrpc/co
 import { endStreamFromJson } from "@connectrpc/connect/protocol-connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { FinishReason, InferenceService } from "@parley/gen/inference/v1/inference_pb";
-import { frameMessage } from "./grpc-framing.js";
-import { rpcService } from "./rpc-service.js";
 import {
   aborted,
   collectCallReports,
   type DecliningServers,
   startDecliningServers,
   testPathOptions,
-} from "./testing/beside-connect-node.js";
-import { createWebStreamHandler } from "./web-stream-handler.js";
+} from "../../testing/beside-connect-node.js";
+import { rpcService } from "../rpc-service.js";
+import { frameMessage } from "./envelope.js";
+import { createWebStreamHandler } from "./web-stream.js";
 
 const streamPath = "/inference.v1.InferenceService/GenerateStream";
 

@@ -14,11 +14,11 @@ import type { EventEmitter } from "node:events";
 import type { IncomingHttpHeaders } from "node:http";
 import { performance } from "node:perf_hooks";
 import { Code, ConnectError, type MethodImplSpec } from "@connectrpc/connect";
-import { DirectContext, drained } from "./direct-context.js";
-import type { DirectPathOptions, DirectRoute, DirectSerialization } from "./direct-routes.js";
-import { frameMessage } from "./grpc-framing.js";
-import type { RpcCall } from "./rpc-call.js";
-import type { RpcProtocol } from "./rpc-protocol.js";
+import type { RpcCall } from "../rpc-call.js";
+import type { RpcProtocol } from "../rpc-protocol.js";
+import { DirectContext, drained } from "./context.js";
+import { frameMessage } from "./envelope.js";
+import type { DirectPathOptions, DirectRoute, DirectSerialization } from "./routes.js";
 
 /** The calls of one path in progress, all aborted with unavailable when the server shuts down. */
 export interface CallTracker {

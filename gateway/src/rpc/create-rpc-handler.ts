@@ -16,13 +16,7 @@
  * seen, and the adapter offers no hook there.
  */
 
-import type { IncomingMessage, ServerResponse } from "node:http";
-import type {
-  Http2ServerRequest,
-  Http2ServerResponse,
-  IncomingHttpHeaders,
-  ServerHttp2Stream,
-} from "node:http2";
+import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { performance } from "node:perf_hooks";
 import { Code, ConnectError, createConnectRouter, createContextValues } from "@connectrpc/connect";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
@@ -33,22 +27,18 @@ import {
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
+import type { NodeRequest, NodeResponse } from "../http/node-http.js";
 import type { RpcMetrics } from "../observability/rpc-metrics.js";
 import { clampTimeout } from "./clamp-timeout.js";
-import { createConnectUnaryHandler } from "./connect-unary-handler.js";
-import { createDirectRoutes, type DirectPathOptions } from "./direct-routes.js";
-import { createGrpcStreamHandler } from "./grpc-stream-handler.js";
+import { createConnectUnaryHandler } from "./fast/connect-unary.js";
+import { createGrpcStreamHandler } from "./fast/grpc.js";
+import { createDirectRoutes, type DirectPathOptions } from "./fast/routes.js";
+import { createWebStreamHandler } from "./fast/web-stream.js";
 import { type RpcCall, rpcCallInterceptor, rpcCallKey } from "./rpc-call.js";
 import { createRpcCallReporter, type RpcCallOutcome } from "./rpc-call-reporter.js";
 import { type ObservedResponse, readRpcOutcome } from "./rpc-outcome.js";
 import { rpcProtocolOf } from "./rpc-protocol.js";
 import type { RpcService } from "./rpc-service.js";
-import { createWebStreamHandler } from "./web-stream-handler.js";
-
-/** A request as either Node HTTP server delivers it. */
-export type NodeRequest = IncomingMessage | Http2ServerRequest;
-/** A response as either Node HTTP server delivers it. */
-export type NodeResponse = ServerResponse | Http2ServerResponse;
 
 /** Options of {@link createRpcHandler}. */
 export interface RpcHandlerOptions {

@@ -33,21 +33,15 @@ import {
   trailerFlag,
   trailerSerialize,
 } from "@connectrpc/connect/protocol-grpc-web";
-import type { NodeRequest, NodeResponse } from "./create-rpc-handler.js";
-import {
-  type CallTracker,
-  DirectCall,
-  headerValue,
-  isIdentity,
-  trackCalls,
-} from "./direct-call.js";
+import type { NodeRequest, NodeResponse } from "../../http/node-http.js";
+import { type CallTracker, DirectCall, headerValue, isIdentity, trackCalls } from "./call.js";
+import { frameMessage, SingleMessageReader } from "./envelope.js";
 import type {
   DirectPathOptions,
   DirectRequestHandler,
   DirectRoute,
   DirectSerialization,
-} from "./direct-routes.js";
-import { frameMessage, SingleMessageReader } from "./grpc-framing.js";
+} from "./routes.js";
 
 /** Options of {@link createWebStreamHandler}. */
 export type WebStreamHandlerOptions = DirectPathOptions;

@@ -6,7 +6,7 @@
  */
 import { cors as connectCors } from "@connectrpc/connect";
 import cors from "cors";
-import type { NodeRequest, NodeResponse } from "./create-rpc-handler.js";
+import type { NodeRequest, NodeResponse } from "./node-http.js";
 
 /** Options of {@link createCorsPolicy}. */
 export interface CorsPolicyOptions {

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join, sep } from "node:path";
 import serveStatic from "serve-static";
-import type { NodeRequest, NodeResponse } from "./create-rpc-handler.js";
+import type { NodeRequest, NodeResponse } from "./node-http.js";
 
 /** Options of {@link createStaticFiles}. */
 export interface StaticFilesOptions {

@@ -4,10 +4,7 @@
  */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-
-/** The repository root (this file is gateway/dist/server/testing/run-command.js once built). */
-export const repoRoot = fileURLToPath(new URL("../../../../", import.meta.url));
+import { repoRoot } from "./model-fixtures.js";
 
 /** The pinned buf CLI from the root devDependencies. */
 export const bufBin = join(repoRoot, "node_modules", ".bin", "buf");

@@ -21,7 +21,7 @@ import {
   parseTimeout,
   trailerMux,
 } from "@connectrpc/connect/protocol-connect";
-import type { NodeRequest, NodeResponse } from "./create-rpc-handler.js";
+import type { NodeRequest, NodeResponse } from "../../http/node-http.js";
 import {
   type CallTracker,
   DirectCall,
@@ -29,8 +29,8 @@ import {
   isIdentity,
   type RequestReader,
   trackCalls,
-} from "./direct-call.js";
-import type { DirectPathOptions, DirectRequestHandler, DirectRoute } from "./direct-routes.js";
+} from "./call.js";
+import type { DirectPathOptions, DirectRequestHandler, DirectRoute } from "./routes.js";
 
 /** Options of {@link createConnectUnaryHandler}. */
 export type ConnectUnaryHandlerOptions = DirectPathOptions;

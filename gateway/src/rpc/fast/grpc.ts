@@ -16,16 +16,10 @@
 import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import type { ConnectError } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import {
-  type CallTracker,
-  DirectCall,
-  headerValue,
-  isIdentity,
-  trackCalls,
-} from "./direct-call.js";
-import type { DirectContext } from "./direct-context.js";
-import type { DirectPathOptions, DirectRoute } from "./direct-routes.js";
-import { SingleMessageReader } from "./grpc-framing.js";
+import { type CallTracker, DirectCall, headerValue, isIdentity, trackCalls } from "./call.js";
+import type { DirectContext } from "./context.js";
+import { SingleMessageReader } from "./envelope.js";
+import type { DirectPathOptions, DirectRoute } from "./routes.js";
 
 /** Options of {@link createGrpcStreamHandler}. */
 export type GrpcStreamHandlerOptions = DirectPathOptions;

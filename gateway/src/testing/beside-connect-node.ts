@@ -9,14 +9,14 @@ import { createServer as createHttpServer } from "node:http";
 import { createServer as createH2cServer, type ServerHttp2Session } from "node:http2";
 import type { AddressInfo } from "node:net";
 import type { ConnectError } from "@connectrpc/connect";
-import type { NodeRequest, NodeResponse } from "../create-rpc-handler.js";
+import type { NodeRequest, NodeResponse } from "../http/node-http.js";
 import {
   createDirectRoutes,
   type DirectPathOptions,
   type DirectRequestHandler,
-} from "../direct-routes.js";
-import type { RpcCall } from "../rpc-call.js";
-import type { RpcService } from "../rpc-service.js";
+} from "../rpc/fast/routes.js";
+import type { RpcCall } from "../rpc/rpc-call.js";
+import type { RpcService } from "../rpc/rpc-service.js";
 
 /** One call as the path reported it. */
 export interface EndedCall {

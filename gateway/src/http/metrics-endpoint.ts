@@ -2,7 +2,7 @@
  * @module `GET /metrics`: the Prometheus text exposition of the shared registry.
  */
 import type { Registry } from "prom-client";
-import type { NodeRequest, NodeResponse } from "./create-rpc-handler.js";
+import type { NodeRequest, NodeResponse } from "./node-http.js";
 
 /** Answers a scrape. */
 export type MetricsEndpoint = (request: NodeRequest, response: NodeResponse) => Promise<void>;

@@ -1,0 +1,70 @@
+/**
+ * The gateway's architecture as rules `npm run lint` checks (dependency-cruiser): no import
+ * circles, and the arrows docs/architecture.md says never exist.
+ */
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: "no-circular",
+      severity: "error",
+      comment: "An import circle: modules that cannot be understood or tested one at a time.",
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: "generation-knows-no-protocol",
+      severity: "error",
+      comment: "engine/ and models/ never import the transport or the services.",
+      from: { path: "^gateway/src/(engine|models)/" },
+      to: { path: "^gateway/src/(server|http|rpc|services)/" },
+    },
+    {
+      name: "transport-does-not-reach-the-engine",
+      severity: "error",
+      comment: "http/ and rpc/ carry calls; only services/ (and the assembly) talk to the engine.",
+      from: { path: "^gateway/src/(http|rpc)/", pathNot: "\\.test\\.ts$" },
+      to: { path: "^gateway/src/engine/" },
+    },
+    {
+      name: "http-is-a-leaf-of-rpc",
+      severity: "error",
+      comment: "http/ (the port, CORS, files, /metrics) knows nothing of RPC dispatch.",
+      from: { path: "^gateway/src/http/" },
+      to: { path: "^gateway/src/(rpc|services|server)/" },
+    },
+    {
+      name: "only-the-engine-runs-onnxruntime",
+      severity: "error",
+      comment: "Only engine/ imports onnxruntime-node (tests and the bench may, to check it).",
+      from: {
+        path: "^gateway/src/",
+        pathNot: ["^gateway/src/engine/", "\\.test\\.ts$", "^gateway/src/bench/"],
+      },
+      to: { path: "onnxruntime-node" },
+    },
+    {
+      name: "product-code-imports-no-tests",
+      severity: "error",
+      comment: "Tests, test helpers and the bench stay out of the shipped product.",
+      from: {
+        path: "^gateway/src/",
+        pathNot: ["\\.test\\.ts$", "^gateway/src/testing/", "^gateway/src/bench/"],
+      },
+      to: { path: ["\\.test\\.ts$", "^gateway/src/testing/", "^gateway/src/bench/"] },
+    },
+    {
+      name: "web-client-never-imports-the-gateway",
+      severity: "error",
+      from: { path: "^web-client/" },
+      to: { path: "^gateway/" },
+    },
+  ],
+  options: {
+    doNotFollow: { path: "node_modules" },
+    exclude: { path: ["/dist/", "^gen/src/"] },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: "gateway/tsconfig.json" },
+    enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "types"] },
+  },
+};
