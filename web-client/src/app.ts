@@ -1,13 +1,16 @@
 /**
  * @module The chat page: wires the stores, the gateway client and the widgets together, and
- * runs one reply at a time.
+ * runs one reply at a time (in the open conversation; opening another one stops it).
  */
 import { type Client, createClient } from "@connectrpc/connect";
 import { InferenceService, type ModelInfo } from "@parley/gen/inference/v1/inference_pb";
 import { buildStreamRequest } from "./build-stream-request.js";
 import { createChatView } from "./chat-view.js";
 import { createComposer } from "./composer.js";
-import { createConversationStore, type UserTurn } from "./conversation-store.js";
+import { createContextMeter } from "./context-meter.js";
+import { createConversationLibrary } from "./conversation-library.js";
+import { createConversationList } from "./conversation-list.js";
+import type { ConversationStore, UserTurn } from "./conversation-store.js";
 import { describeError } from "./describe-error.js";
 import { byId } from "./dom.js";
 import { renderErrorCard } from "./error-card.js";
@@ -20,10 +23,12 @@ import {
   protocolLabel,
   protocols,
 } from "./protocol-transport.js";
+import { onRendererUpgrade } from "./render-markdown.js";
 import { createSafeStorage } from "./safe-storage.js";
 import { createSettingsPanel } from "./settings-panel.js";
 import { createSettingsStore, type Mode } from "./settings-store.js";
 import { streamReply } from "./stream-reply.js";
+import { createThemeToggle } from "./theme.js";
 
 /** Options of `createApp`. */
 export interface AppOptions {
@@ -36,7 +41,8 @@ export function createApp(options: AppOptions): void {
   const { document, window } = options;
   const storage = createSafeStorage(() => window.localStorage);
   const settings = createSettingsStore({ storage });
-  const conversation = createConversationStore({ storage });
+  const library = createConversationLibrary({ storage });
+  let conversation = library.current();
   const gateway = () =>
     resolveGatewayUrl({
       search: window.location.search,
@@ -65,9 +71,9 @@ export function createApp(options: AppOptions): void {
   const view = createChatView({
     list: byId(document, "turns", HTMLElement),
     scroller,
-    onRetry: (turn) => {
+    onRegenerate: (turn) => {
       const turns = conversation.turns();
-      const question = turns[turns.length - 2];
+      const question = turns[turns.indexOf(turn) - 1];
       if (inFlight !== undefined || turns.at(-1) !== turn || question?.role !== "user") {
         return;
       }
@@ -75,6 +81,18 @@ export function createApp(options: AppOptions): void {
       view.remove(turn);
       void reply(question);
     },
+    onEdit: (turn, text) => {
+      stopReply();
+      conversation.truncateFrom(turn.id);
+      const edited = conversation.addUser(turn.mode, text);
+      view.render(conversation.turns());
+      void reply(edited);
+    },
+  });
+  const meter = createContextMeter({
+    box: byId(document, "context-use", HTMLElement),
+    meter: byId(document, "context-meter", HTMLMeterElement),
+    label: byId(document, "context-label", HTMLElement),
   });
   const composer = createComposer({
     form: byId(document, "composer", HTMLFormElement),
@@ -106,11 +124,21 @@ export function createApp(options: AppOptions): void {
     onGatewayChange: () => void loadModels(),
   });
 
-  /** Streams the reply to `question` into a new assistant turn. */
+  const sidebar = createConversationList({
+    document,
+    window,
+    library,
+    toggle: byId(document, "toggle-sidebar", HTMLButtonElement),
+    pane: byId(document, "chat-pane", HTMLElement),
+    onOpen: (store) => show(store),
+  });
+
+  /** Streams the reply to `question` into a new assistant turn of the open conversation. */
   async function reply(question: UserTurn): Promise<void> {
     const current = settings.get();
     const protocol = current.protocol;
-    const turn = conversation.addAssistant(question.mode);
+    const store = conversation;
+    const turn = store.addAssistant(question.mode);
     view.append(turn);
     const controller = new AbortController();
     inFlight = controller;
@@ -119,7 +147,7 @@ export function createApp(options: AppOptions): void {
       const outcome = await streamReply({
         client: client(protocol),
         request: buildStreamRequest({
-          turns: conversation.turns(),
+          turns: store.turns(),
           prompt: question,
           settings: current,
         }),
@@ -128,6 +156,7 @@ export function createApp(options: AppOptions): void {
           turn.text += text;
           view.refreshText(turn);
         },
+        onProgress: (progress) => view.refreshText(turn, progress),
         now: () => window.performance.now(),
       });
       turn.status = outcome.stopped ? "stopped" : "done";
@@ -144,8 +173,9 @@ export function createApp(options: AppOptions): void {
       turn.status = "error";
       turn.error = describe(error, protocol);
     } finally {
-      conversation.save();
+      store.save();
       view.update(turn);
+      refreshMeter();
       // New chat may have aborted this reply and started another one meanwhile.
       if (inFlight === controller) {
         inFlight = undefined;
@@ -181,6 +211,27 @@ export function createApp(options: AppOptions): void {
     }
   }
 
+  /** Stops the reply that is streaming, keeping the text it has so far. */
+  function stopReply(): void {
+    inFlight?.abort();
+    inFlight = undefined;
+    composer.setBusy(false);
+  }
+
+  /** Shows another conversation (the reply streaming in the previous one stops). */
+  function show(store: ConversationStore): void {
+    stopReply();
+    conversation = store;
+    view.render(store.turns());
+    refreshEmptyState();
+    refreshMeter();
+    composer.focus();
+  }
+
+  function refreshMeter(): void {
+    meter.show(conversation.turns(), picker.selected()?.contextLength);
+  }
+
   function showBanner(content: Node | string): void {
     banner.replaceChildren(content);
     banner.hidden = false;
@@ -199,6 +250,7 @@ export function createApp(options: AppOptions): void {
       }
     }
     refreshMode();
+    refreshMeter();
   }
 
   function refreshMode(): void {
@@ -235,15 +287,12 @@ export function createApp(options: AppOptions): void {
       refreshMode();
     });
   }
-  byId(document, "new-chat", HTMLButtonElement).addEventListener("click", () => {
-    inFlight?.abort();
-    inFlight = undefined;
-    composer.setBusy(false);
-    conversation.clear();
-    view.render([]);
-    refreshEmptyState();
-    composer.focus();
-  });
+  for (const id of ["new-chat", "sidebar-new-chat"]) {
+    byId(document, id, HTMLButtonElement).addEventListener("click", () => {
+      sidebar.closeOverlay();
+      show(library.startNew());
+    });
+  }
   for (const suggestion of document.querySelectorAll<HTMLButtonElement>("[data-suggestion]")) {
     suggestion.addEventListener("click", () => composer.fill(suggestion.dataset.suggestion ?? ""));
   }
@@ -259,6 +308,12 @@ export function createApp(options: AppOptions): void {
   // A reply still streaming when the page goes away is saved with the text it had.
   window.addEventListener("pagehide", () => conversation.save());
 
+  onRendererUpgrade(() => view.rerender());
+  createThemeToggle({
+    root: document.documentElement,
+    button: byId(document, "theme-toggle", HTMLButtonElement),
+    store: settings,
+  });
   view.render(conversation.turns());
   refreshEmptyState();
   refreshMode();

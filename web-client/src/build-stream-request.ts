@@ -13,6 +13,7 @@ import {
 } from "@parley/gen/inference/v1/inference_pb";
 import type { Turn, UserTurn } from "./conversation-store.js";
 import type { Settings } from "./settings-store.js";
+import { withoutThinking } from "./thinking.js";
 
 /** Options of `buildStreamRequest`. */
 export interface BuildStreamRequestOptions {
@@ -77,7 +78,10 @@ function chatMessages(
       answer.text !== ""
     ) {
       messages.push(create(ChatMessageSchema, { role: "user", content: question.text }));
-      messages.push(create(ChatMessageSchema, { role: "assistant", content: answer.text }));
+      // A reasoning model's <think> section is not sent back, as its own template would drop it.
+      messages.push(
+        create(ChatMessageSchema, { role: "assistant", content: withoutThinking(answer.text) }),
+      );
       index++;
     }
   }

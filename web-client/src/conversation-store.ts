@@ -1,11 +1,9 @@
 /**
- * @module The conversation: user and assistant turns with each reply's numbers, saved in
- * localStorage so a reload keeps it. A reply that was streaming when the page went away is
- * kept as "stopped" with the text it had.
+ * @module A conversation: user and assistant turns with each reply's numbers. A reply that was
+ * streaming when the page went away is read back as "stopped" with the text it had.
  */
 import type { ErrorInfo } from "./describe-error.js";
 import { isProtocol, type Protocol } from "./protocol-transport.js";
-import { type KeyValueStorage, readJson } from "./safe-storage.js";
 import type { Mode } from "./settings-store.js";
 
 /** What the numbers under a reply say about how it was made. */
@@ -48,33 +46,43 @@ export interface AssistantTurn {
 /** One turn of the conversation. */
 export type Turn = UserTurn | AssistantTurn;
 
-/** The conversation, in order. Changes are saved when `save` is called. */
+/** One conversation's turns, in order. Changes are saved when `save` is called. */
 export interface ConversationStore {
+  readonly id: string;
   turns(): readonly Turn[];
   addUser(mode: Mode, text: string): UserTurn;
   addAssistant(mode: Mode): AssistantTurn;
   remove(id: string): void;
-  clear(): void;
+  /** Removes this turn and every later one: an edited message replaces what followed it. */
+  truncateFrom(id: string): void;
   save(): void;
 }
 
 /** Options of `createConversationStore`. */
 export interface ConversationStoreOptions {
-  readonly storage: KeyValueStorage;
-  /** @example "parley.conversation.v1" */
-  readonly key?: string;
+  readonly id: string;
+  /** The turns a previous visit saved, already parsed. */
+  readonly turns?: readonly Turn[];
+  /** Writes the turns somewhere lasting (the conversation library). */
+  readonly persist: (turns: readonly Turn[]) => void;
 }
 
-/** Creates the store and loads the conversation a previous visit saved. */
+let counter = 0;
+
+/**
+ * A new id, unique in this page. Not crypto.randomUUID: it exists only in secure contexts, and a
+ * gateway on a LAN address serves this page over plain http.
+ */
+export function nextId(): string {
+  return `${Date.now().toString(36)}-${(counter++).toString(36)}`;
+}
+
+/** Creates the store of one conversation. */
 export function createConversationStore(options: ConversationStoreOptions): ConversationStore {
-  const key = options.key ?? "parley.conversation.v1";
-  let turns: Turn[] = parseTurns(readJson(options.storage, key));
-  let counter = 0;
-  // Not crypto.randomUUID: it exists only in secure contexts, and a gateway on a LAN address
-  // serves this page over plain http.
-  const nextId = () => `${Date.now().toString(36)}-${(counter++).toString(36)}`;
-  const save = () => options.storage.setItem(key, JSON.stringify(turns));
+  let turns: Turn[] = [...(options.turns ?? [])];
+  const save = () => options.persist(turns);
   return {
+    id: options.id,
     turns: () => turns,
     addUser(mode, text) {
       const turn: UserTurn = { id: nextId(), role: "user", mode, text };
@@ -97,15 +105,19 @@ export function createConversationStore(options: ConversationStoreOptions): Conv
       turns = turns.filter((turn) => turn.id !== id);
       save();
     },
-    clear() {
-      turns = [];
-      options.storage.removeItem(key);
+    truncateFrom(id) {
+      const index = turns.findIndex((turn) => turn.id === id);
+      if (index >= 0) {
+        turns = turns.slice(0, index);
+        save();
+      }
     },
     save,
   };
 }
 
-function parseTurns(stored: unknown): Turn[] {
+/** Reads turns from stored or imported JSON, dropping entries it cannot use. */
+export function parseTurns(stored: unknown): Turn[] {
   if (!Array.isArray(stored)) {
     return [];
   }

@@ -4,6 +4,7 @@
  */
 import type { ReplyStats, ReplyStatus } from "./conversation-store.js";
 import { protocolLabel } from "./protocol-transport.js";
+import type { StreamProgress } from "./stream-reply.js";
 
 /** One item of the line, with a tooltip that says what it measures. */
 export interface StatItem {
@@ -51,6 +52,26 @@ export function formatStats(stats: ReplyStats, status: ReplyStatus): StatItem[] 
     items.push({
       text: `stopped: ${finishWords[stats.finishReason] ?? stats.finishReason}`,
       title: `Finish reason: ${stats.finishReason}`,
+    });
+  }
+  return items;
+}
+
+/** The numbers shown while a reply streams: tokens so far and decode speed. */
+export function formatLiveStats(progress: StreamProgress | undefined): StatItem[] {
+  if (progress === undefined) {
+    return [{ text: "waiting for the first token…", title: "The prompt is being read" }];
+  }
+  const items: StatItem[] = [
+    {
+      text: `${progress.tokens} ${progress.tokens === 1 ? "token" : "tokens"}`,
+      title: "Tokens generated so far",
+    },
+  ];
+  if (progress.tokensPerSecond !== undefined) {
+    items.push({
+      text: `${progress.tokensPerSecond.toFixed(1)} tok/s`,
+      title: "Tokens per second since the first token",
     });
   }
   return items;

@@ -10,8 +10,14 @@ export interface KeyValueStorage {
   removeItem(key: string): void;
 }
 
+/** A storage that never throws; `setItem` says whether the value was written. */
+export interface SafeStorage extends KeyValueStorage {
+  /** False when the browser refused the write (storage full, disabled or blocked). */
+  setItem(key: string, value: string): boolean;
+}
+
 /** Wraps a storage (or its absence) so reads of a broken one return null and writes are dropped. */
-export function createSafeStorage(getStorage: () => KeyValueStorage): KeyValueStorage {
+export function createSafeStorage(getStorage: () => KeyValueStorage): SafeStorage {
   const attempt = <T>(action: (storage: KeyValueStorage) => T, fallback: T): T => {
     try {
       return action(getStorage());
@@ -21,7 +27,11 @@ export function createSafeStorage(getStorage: () => KeyValueStorage): KeyValueSt
   };
   return {
     getItem: (key) => attempt((storage) => storage.getItem(key), null),
-    setItem: (key, value) => attempt((storage) => storage.setItem(key, value), undefined),
+    setItem: (key, value) =>
+      attempt((storage) => {
+        storage.setItem(key, value);
+        return true;
+      }, false),
     removeItem: (key) => attempt((storage) => storage.removeItem(key), undefined),
   };
 }

@@ -8,6 +8,9 @@ import { type KeyValueStorage, readJson } from "./safe-storage.js";
 /** How a prompt is sent: as chat `messages` (chat template applies) or as a raw `prompt`. */
 export type Mode = "chat" | "completion";
 
+/** The colour scheme: the system's, or always light or dark. */
+export type Theme = "system" | "light" | "dark";
+
 /** Everything the settings panel and the composer toolbar let the user pick. */
 export interface Settings {
   /** The gateway URL typed in the settings; empty means the page's own origin. */
@@ -27,6 +30,7 @@ export interface Settings {
   readonly stop: string;
   /** Sent as the first message in chat mode when not empty. */
   readonly systemPrompt: string;
+  readonly theme: Theme;
 }
 
 /** The settings of a first visit. */
@@ -43,13 +47,14 @@ export const defaultSettings: Settings = {
   seed: "",
   stop: "",
   systemPrompt: "",
+  theme: "system",
 };
 
 /** Reads and writes the settings; every update is saved at once. */
 export interface SettingsStore {
   get(): Settings;
   update(patch: Partial<Settings>): Settings;
-  /** Restores the defaults but keeps the connection (gateway, protocol, model, mode). */
+  /** Restores the defaults but keeps the connection (gateway, protocol, model, mode) and theme. */
   resetSampling(): Settings;
 }
 
@@ -80,6 +85,7 @@ export function createSettingsStore(options: SettingsStoreOptions): SettingsStor
         model: current.model,
         mode: current.mode,
         modeModel: current.modeModel,
+        theme: current.theme,
       }),
   };
 }
@@ -91,7 +97,8 @@ function parseSettings(stored: unknown): Settings {
   const record = stored as Record<string, unknown>;
   const text = (name: keyof Settings): string => {
     const value = record[name];
-    return typeof value === "string" ? value : (defaultSettings[name] as string);
+    const fallback = defaultSettings[name];
+    return typeof value === "string" ? value : fallback;
   };
   return {
     gatewayUrl: text("gatewayUrl"),
@@ -106,5 +113,6 @@ function parseSettings(stored: unknown): Settings {
     seed: text("seed"),
     stop: text("stop"),
     systemPrompt: text("systemPrompt"),
+    theme: record.theme === "light" || record.theme === "dark" ? record.theme : "system",
   };
 }

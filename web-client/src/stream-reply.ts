@@ -17,8 +17,17 @@ export interface StreamReplyOptions {
   readonly signal: AbortSignal;
   /** Called with each piece of new text, in order. */
   readonly onText: (text: string) => void;
+  /** Called after each message that carried tokens, with the numbers so far. */
+  readonly onProgress?: (progress: StreamProgress) => void;
   /** The clock; `performance.now` in the page. */
   readonly now: () => number;
+}
+
+/** What a reply measured so far, while it streams. */
+export interface StreamProgress {
+  readonly tokens: number;
+  /** Decode speed after the first token; undefined until there are two. */
+  readonly tokensPerSecond: number | undefined;
 }
 
 /** How a call ended and what it measured. */
@@ -65,6 +74,12 @@ export async function streamReply(options: StreamReplyOptions): Promise<StreamRe
       }
       if (message.text !== "") {
         options.onText(message.text);
+      }
+      if (message.tokenIds.length > 0) {
+        options.onProgress?.({
+          tokens,
+          tokensPerSecond: decodeRate(tokens - firstBatch, firstTokenAt, lastTokenAt),
+        });
       }
       if (message.finishReason !== FinishReason.UNSPECIFIED) {
         finishReason = finishReasonName(message.finishReason);

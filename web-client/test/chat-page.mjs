@@ -111,10 +111,12 @@ export async function recordReplyGrowth(page) {
 }
 
 /**
- * Answers the page's next GenerateStream call (Connect JSON) with a reply the test writes,
- * instead of the gateway's model, whose text is random. `push(...pieces)` sends each piece as
- * one stream message, all of them in one network read; `end()` finishes the reply with
- * FINISH_REASON_STOP. Other calls (ListModels) still reach the gateway.
+ * Answers the page's GenerateStream calls (Connect JSON) with replies the test writes, instead
+ * of the gateway's model, whose text is random. `push(...pieces)` sends each piece as one
+ * stream message of one token, all of them in one network read, to the oldest call not yet
+ * ended; `end(usage?)` finishes it with FINISH_REASON_STOP (and `usage`, when given), and the
+ * next `push` goes to the next call. `requests()` returns the request bodies the page sent.
+ * Other calls (ListModels) still reach the gateway.
  */
 export async function fakeReplyStream(page) {
   await page.evaluate(() => {
@@ -138,20 +140,32 @@ export async function fakeReplyStream(page) {
       }
       return bytes;
     };
-    let started;
-    const body = new Promise((resolve) => {
-      started = resolve;
-    });
+    /** Per call, a promise of its response body's stream controller. */
+    const bodies = [];
+    const body = (index) => {
+      if (bodies[index] === undefined) {
+        let resolve;
+        const promise = new Promise((done) => {
+          resolve = done;
+        });
+        bodies[index] = { promise, resolve };
+      }
+      return bodies[index];
+    };
+    let calls = 0;
+    let ended = 0;
+    const requests = [];
     window.__fakeReply = {
+      requests,
       async push(pieces) {
-        const controller = await body;
+        const controller = await body(ended).promise;
         controller.enqueue(concat(pieces.map((text) => envelope(0, { text, tokenIds: [1] }))));
       },
-      async end() {
-        const controller = await body;
-        controller.enqueue(
-          concat([envelope(0, { finishReason: "FINISH_REASON_STOP" }), envelope(2, {})]),
-        );
+      async end(usage) {
+        const controller = await body(ended).promise;
+        ended++;
+        const last = { finishReason: "FINISH_REASON_STOP", ...(usage ? { usage } : {}) };
+        controller.enqueue(concat([envelope(0, last), envelope(2, {})]));
         controller.close();
       },
     };
@@ -160,7 +174,11 @@ export async function fakeReplyStream(page) {
       if (!url.endsWith("/GenerateStream")) {
         return realFetch(input, init);
       }
-      const stream = new ReadableStream({ start: started });
+      // A streaming call's body is one Connect envelope: 5 bytes of header, then the JSON.
+      const sent = init.body instanceof Uint8Array ? init.body.subarray(5) : init.body;
+      requests.push(JSON.parse(typeof sent === "string" ? sent : new TextDecoder().decode(sent)));
+      const call = body(calls++);
+      const stream = new ReadableStream({ start: call.resolve });
       return Promise.resolve(
         new Response(stream, { headers: { "content-type": "application/connect+json" } }),
       );
@@ -168,8 +186,17 @@ export async function fakeReplyStream(page) {
   });
   return {
     push: (...pieces) => page.evaluate((list) => window.__fakeReply.push(list), pieces),
-    end: () => page.evaluate(() => window.__fakeReply.end()),
+    end: (usage) => page.evaluate((value) => window.__fakeReply.end(value), usage),
+    requests: () => page.evaluate(() => window.__fakeReply.requests),
   };
+}
+
+/** Sends a message and answers it with `text` through a `fakeReplyStream`; returns the reply. */
+export async function exchange(page, stream, message, text, usage) {
+  await send(page, message);
+  await stream.push(text);
+  await stream.end(usage);
+  return waitForReply(page);
 }
 
 /**
