@@ -14,7 +14,7 @@ import type { Engine, GenerationEvent, GenerationRequest } from "../engine/engin
 import { builtinModelDir } from "../models/builtin/builtin-model.js";
 import type { ModelSource } from "../models/model-source.js";
 
-/** The repository root (this file runs from gateway/dist/testing/). */
+/** The repository root (this file runs from gateway/test-build/testing/). */
 export const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
 
 /** The third-party model the brief provides beside the repository; absent on some machines. */
