@@ -1,8 +1,8 @@
 /**
  * @module Smoke test of the benchmark harness: `run.js --quick` against the real gateway for the
- * unary, streaming, engine and fp16 scenarios, checking that every figure it reports is a real measurement
- * (positive, finite, no failed calls). It asserts no performance threshold: performance is only
- * judged by `npm run bench`.
+ * unary, streaming, engine and fp16 scenarios, checking that every figure it reports is a real
+ * measurement (positive, finite, no failed calls). It asserts no performance threshold:
+ * performance is only judged by `npm run bench`.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";

@@ -44,7 +44,7 @@ const hasPositionIds = session.inputNames.includes("position_ids");
 const pastMeta = session.inputMetadata.find((m) => m.name === pastNames[0]);
 const half = pastMeta?.isTensor === true && pastMeta.type === "float16";
 
-/** An empty past_key_values feed; float16 as bits, the form onnxruntime-node takes on every Node. */
+/** An empty past_key_values feed; float16 as bits, which onnxruntime-node takes on every Node. */
 function emptyPast(): ort.Tensor {
   const dims = [1, kvHeads, 0, headDim];
   return half

@@ -1,9 +1,9 @@
 /**
- * @module `npm run bench`: every comparison of issue 5 in one run. It generates the models it
- * needs (cached), captures the payloads baselines serve from the real gateway, runs the selected
- * scenarios with the compared systems alternating round by round, computes the targets, profiles
- * the gateway for every target it falls short of, and writes results.json, the tables on stdout
- * and (for a full run) docs/benchmarks.md.
+ * @module `npm run bench`: every comparison of issues 5 and 12 in one run. It generates the
+ * models it needs (cached), captures the payloads baselines serve from the real gateway, runs the
+ * selected scenarios with the compared systems alternating round by round, computes the targets,
+ * profiles the gateway for every target it falls short of, and writes results.json, the tables on
+ * stdout and (for a full run) docs/benchmarks.md.
  */
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
