@@ -30,6 +30,11 @@ export const inferenceProto = fileURLToPath(
   new URL("../../../proto/inference/v1/inference.proto", import.meta.url),
 );
 
+/** The third-party fp16 test model beside the repository (absent on some machines). */
+export const sharedModelDir = fileURLToPath(
+  new URL("../../../../shared/models/tiny-random-llama", import.meta.url),
+);
+
 /** Default output folder (gitignored): results.json, fixtures, generated models, profiles. */
 export const defaultOutDir = fileURLToPath(new URL("../../../test-output/bench", import.meta.url));
 

@@ -34,7 +34,7 @@ export function targetsTable(results: BenchResults): string {
 /** The raw-figure tables of every scenario that ran. */
 export function figureTables(results: BenchResults): string {
   const parts: string[] = [];
-  const { unary, streaming, wireBytes, engine, scaling } = results.scenarios;
+  const { unary, streaming, wireBytes, engine, scaling, fp16 } = results.scenarios;
   if (unary !== undefined) {
     const ceiling = (c: number) =>
       unary.rows.find(
@@ -237,6 +237,44 @@ export function figureTables(results: BenchResults): string {
       ),
     );
   }
+  if (fp16 !== undefined) {
+    const table16 = (model: string) =>
+      fp16.rows.find(
+        (r) => r.model === model && r.system === "ort-loop" && r.conversion === "table",
+      )?.tokensPerSecond.median;
+    const twin = engine?.rows.filter((r) => r.model.startsWith("large")) ?? [];
+    parts.push(
+      "### 6. float16 models (one stream): the engine, and the logits conversion before and after",
+      table(
+        [
+          "Model",
+          "System",
+          "float16 logits conversion",
+          "tokens/s median (range)",
+          "÷ ORT loop with the table",
+          "conversion µs/token",
+          "CPU µs/token (whole process)",
+        ],
+        fp16.rows.map((r) => [
+          r.model,
+          r.system,
+          r.conversion,
+          figure(r.tokensPerSecond),
+          ratio(r.tokensPerSecond.median, table16(r.model)),
+          fmt(r.conversionUsPerToken),
+          fmt(r.cpuUsPerToken),
+        ]),
+      ),
+      ...(twin.length > 0
+        ? [
+            `The generated model's fp32 twin (same dimensions and draws; scenario 4, this run): ${twin
+              .map((r) => `${r.system} ${figure(r.tokensPerSecond)} tokens/s`)
+              .join(", ")}.`,
+          ]
+        : []),
+      ...fp16.notes.map((n) => `- ${n}`),
+    );
+  }
   return parts.join("\n\n");
 }
 
@@ -267,7 +305,8 @@ Every system under test runs in its own child process (the gateway is \`node gat
 2. **Streaming fan-out.** 1, 64 and 1,000 concurrent server streams of 256 messages. *Fast*: the gateway on its built-in model (a decode step is a fraction of a millisecond), baselines writing one message per stream per event-loop turn. *Paced*: a token every 20 ms per stream. A real model cannot give every one of 1,000 streams a token every 20 ms on this machine, so paced gateway runs use a **synthetic pacing model**: a one-layer generated decoder (hidden 16, vocab 261) whose worker output passes through a pacing line installed by the probe in the model worker, releasing one token per stream every 20 ms, all of a tick's tokens in one message to the main thread as a decode step's would be. Everything from the worker's message onward (engine runner, generation channel, service, the gRPC path, HTTP/2) is the real gateway path. Baselines (a bare \`node:http2\` gRPC stream writer, the ceiling; Fastify Server-Sent Events, the REST alternative) send the same captured messages on the same grid. Measured: delivered tokens/s (baselines send one token per message; the gateway may coalesce the tokens a slow reader missed into one message, so messages/s is shown beside it); time to first byte (response headers) and first token; the latency **added** to each token: the client's arrival time minus the server's stamp for the same token (gateway: when the token message reached the main thread, where the engine's \`parley_inter_token_latency_seconds\` also observes it; baselines: the write call), on the shared monotonic clock; the **gap difference** (client inter-token gap minus the server's gap for the same token: the issue's definition, on which the target is judged; it cancels any constant delay, such as a token's place in a tick's burst of 1,000); peak RSS growth per open stream; CPU per message. The client itself is part of "added" latency: at 1,000 streams it has to read 50,000 messages/s on the same two cores.
 3. **Bytes on the wire per token.** One greedy stream through a TCP proxy that counts bytes at the socket, with connect-node's own client for each protocol and HTTP version, and the SSE baseline carrying the same messages as JSON. "Whole stream" divides every byte of the connection (preface, settings, headers, trailers) by the tokens; "marginal" is the extra bytes of the long stream over the short one per extra token: the per-token framing and payload.
 4. **Engine efficiency.** One stream through the gateway (gRPC) against a tight greedy loop on \`onnxruntime-node\` in one process (same model file, same session options, KV cache fed back, argmax only): tokens after the first per second from the first token to the last (prefill excluded on both sides). The gateway's event-loop delay (the probe's own \`monitorEventLoopDelay\`, with the timer's period subtracted) is read over each run, beside the time its main thread spent ready to run but waiting for a core (Linux schedstat): on two cores shared by the client, the model worker and the main thread, a late event loop is often a thread the OS had no core for, not JavaScript blocking.
-5. **Concurrency scaling.** 1, 2, 4, 8 and 16 concurrent gRPC streams: aggregate tokens/s (all tokens over the time from the first request to the last token), each stream's inter-token latency, time to first token, event-loop delay. Scenarios 4 and 5 run on the built-in model and on a generated decoder of hidden size 512, 8 layers and a 32k vocabulary (56M parameters), where compute rather than overhead dominates.`;
+5. **Concurrency scaling.** 1, 2, 4, 8 and 16 concurrent gRPC streams: aggregate tokens/s (all tokens over the time from the first request to the last token), each stream's inter-token latency, time to first token, event-loop delay. Scenarios 4 and 5 run on the built-in model and on a generated decoder of hidden size 512, 8 layers and a 32k vocabulary (56M parameters), where compute rather than overhead dominates.
+6. **float16 models.** Scenario 4's comparison on float16 models: the third-party \`tiny-random-llama\` (fp16, vocab 32k, hidden 16: a step costs little beside converting 32,000 logits) and the generated larger decoder in fp16 (the fp32 model of scenarios 4-5, rounded to float16 as Optimum's fp16 exports are). The ORT loop runs twice per round, once converting the last row of float16 logits to float32 with the engine's 65,536-entry table (\`engine/worker/float16.ts\`) and once with the per-value arithmetic the engine used before it (\`bench/logits-conversions.ts\`), and times the conversion alone; the three systems alternate round by round, so the two conversions are compared side by side on the same machine at the same time.`;
 
 /** Renders docs/benchmarks.md, keeping `previous`'s analysis section. */
 export function renderMarkdown(results: BenchResults, previous: string | undefined): string {

@@ -104,6 +104,18 @@ export interface ScalingRow {
   readonly mainThreadWaitMsPerS: number;
 }
 
+/** Scenario 6: single-stream decode rate of a float16 model, by logits conversion. */
+export interface Fp16Row {
+  readonly model: string;
+  readonly system: "gateway" | "ort-loop";
+  /** The float16 logits conversion: the engine's table, or the per-value arithmetic before it. */
+  readonly conversion: "table" | "per-value arithmetic";
+  readonly tokensPerSecond: RoundFigure;
+  readonly cpuUsPerToken: number;
+  /** Time in the conversion per token (ORT loop only, median over rounds); null for the gateway. */
+  readonly conversionUsPerToken: number | null;
+}
+
 /** A target of the issue and where this run stands. */
 export interface TargetRow {
   readonly name: string;
@@ -151,6 +163,7 @@ export interface BenchResults {
     wireBytes?: { rows: WireBytesRow[] };
     engine?: { rows: EngineRow[] };
     scaling?: { rows: ScalingRow[] };
+    fp16?: { rows: Fp16Row[]; notes: string[] };
   };
   targets: TargetRow[];
   profiles: ProfileSummary[];

@@ -1,12 +1,19 @@
 /**
  * @module The command line of `npm run bench` and the sizes of every scenario, full or `--quick`
- * (the smoke-test sizes: one round, short runs, the built-in model only).
+ * (the smoke-test sizes: one round, short runs, small models only).
  */
 import { parseArgs } from "node:util";
 import { defaultOutDir } from "./bench-paths.js";
 
 /** The scenarios, in the order they run. */
-export const scenarioNames = ["unary", "streaming", "wire-bytes", "engine", "scaling"] as const;
+export const scenarioNames = [
+  "unary",
+  "streaming",
+  "wire-bytes",
+  "engine",
+  "scaling",
+  "fp16",
+] as const;
 export type ScenarioName = (typeof scenarioNames)[number];
 
 /** Everything a run is sized by. */
@@ -50,10 +57,28 @@ export interface BenchSettings {
     readonly builtinTokens: number;
     readonly largeTokens: number;
   };
+  readonly fp16: {
+    /** Tokens per run on the third-party tiny-random-llama (32k vocab, sub-millisecond steps). */
+    readonly sharedTokens: number;
+    /** The generated fp16 model: the larger size (full runs), else the built-in size. */
+    readonly generated: typeof fp16LargeModelOptions | typeof fp16SmallModelOptions;
+    readonly generatedTokens: number;
+  };
 }
 
 /** The dimensions of the larger generated decoder (compute dominates its decode steps). */
 export const largeModelOptions = { hiddenSize: 512, layers: 8, vocabSize: 32_000 } as const;
+
+/** The larger decoder in float16, as Optimum exports fp16: its fp32 twin is `largeModelOptions`. */
+export const fp16LargeModelOptions = { ...largeModelOptions, precision: "fp16" } as const;
+
+/** The built-in model's size in float16, for `--quick`. */
+export const fp16SmallModelOptions = {
+  hiddenSize: 64,
+  layers: 2,
+  vocabSize: 512,
+  precision: "fp16",
+} as const;
 
 /**
  * The synthetic pacing model: one tiny layer whose compute is negligible next to the 20 ms pace.
@@ -62,7 +87,7 @@ export const largeModelOptions = { hiddenSize: 512, layers: 8, vocabSize: 32_000
 export const pacingModelOptions = { hiddenSize: 16, layers: 1, vocabSize: 261, seed: 1 } as const;
 
 const usage = `usage: npm run bench -- [--quick] [--only ${scenarioNames.join(",")}] [--out DIR] [--no-profile]
-  --quick       smoke-test sizes: one round, short runs, built-in model only; does not touch docs/
+  --quick       smoke-test sizes: one round, short runs, small models only; does not touch docs/
   --only LIST   run only these scenarios (comma-separated); does not touch docs/
   --out DIR     where results.json, fixtures and profiles go (default test-output/bench)
   --no-profile  skip the --cpu-prof runs for targets that fall short`;
@@ -117,6 +142,12 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | "help" 
       streams: quick ? [1, 2] : [1, 2, 4, 8, 16],
       builtinTokens: quick ? 32 : 256,
       largeTokens: 64,
+    },
+    // Three systems per round: runs are kept short so the scenario adds about a minute.
+    fp16: {
+      sharedTokens: quick ? 32 : 128,
+      generated: quick ? fp16SmallModelOptions : fp16LargeModelOptions,
+      generatedTokens: quick ? 32 : 64,
     },
   };
 }

@@ -1,8 +1,8 @@
 /**
  * @module Smoke test of the benchmark harness: `run.js --quick` against the real gateway for the
- * unary, streaming and engine scenarios, checking that every figure it reports is a real measurement
- * (positive, finite, no failed calls). It asserts no performance threshold: performance is only
- * judged by `npm run bench`.
+ * unary, streaming, engine and fp16 scenarios, checking that every figure it reports is a real
+ * measurement (positive, finite, no failed calls). It asserts no performance threshold:
+ * performance is only judged by `npm run bench`.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -44,7 +44,7 @@ test("npm run bench -- --quick measures the real gateway and its baselines", {
     const { code, output } = await runBench([
       "--quick",
       "--only",
-      "unary,streaming,engine",
+      "unary,streaming,engine,fp16",
       "--out",
       out,
     ]);
@@ -78,6 +78,21 @@ test("npm run bench -- --quick measures the real gateway and its baselines", {
     assert.ok(engine !== undefined, "the engine scenario ran");
     assert.deepEqual(engine.rows.map((row) => row.system).sort(), ["gateway", "ort-loop"]);
     for (const row of engine.rows) positive(row.tokensPerSecond.median, `${row.system} tokens/s`);
+
+    // fp16: the gateway and both conversions of the ORT loop decoded the generated fp16 model
+    // (and tiny-random-llama where it is present), and the loop timed its conversions.
+    const fp16 = results.scenarios.fp16;
+    assert.ok(fp16 !== undefined, "the fp16 scenario ran");
+    const generated = fp16.rows.filter((row) => row.model.startsWith("generated fp16"));
+    assert.deepEqual(
+      generated.map((row) => `${row.system} ${row.conversion}`),
+      ["gateway table", "ort-loop table", "ort-loop per-value arithmetic"],
+    );
+    for (const row of fp16.rows) {
+      const what = `${row.model} ${row.system} ${row.conversion}`;
+      positive(row.tokensPerSecond.median, `${what} tokens/s`);
+      if (row.system === "ort-loop") positive(row.conversionUsPerToken ?? 0, `${what} conversion`);
+    }
 
     // Streaming: every run delivered tokens, and the gateway's token trace matched the client's
     // arrivals (the probe depends on the engine's worker messages; this catches it drifting).

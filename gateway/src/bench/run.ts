@@ -1,10 +1,11 @@
 /**
- * @module `npm run bench`: every comparison of issue 5 in one run. It generates the models it
- * needs (cached), captures the payloads baselines serve from the real gateway, runs the selected
- * scenarios with the compared systems alternating round by round, computes the targets, profiles
- * the gateway for every target it falls short of, and writes results.json, the tables on stdout
- * and (for a full run) docs/benchmarks.md.
+ * @module `npm run bench`: every comparison of issues 5 and 12 in one run. It generates the
+ * models it needs (cached), captures the payloads baselines serve from the real gateway, runs the
+ * selected scenarios with the compared systems alternating round by round, computes the targets,
+ * profiles the gateway for every target it falls short of, and writes results.json, the tables on
+ * stdout and (for a full run) docs/benchmarks.md.
  */
+import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { arch, cpus, release, totalmem, type } from "node:os";
 import { join } from "node:path";
@@ -12,7 +13,7 @@ import { builtinModelDir } from "../models/builtin/builtin-model.js";
 import { writeDecoderModel } from "../models/builtin/write-decoder-model.js";
 import type { BenchContext } from "./bench-context.js";
 import { captureFixtures, findLongPrompt, gatewayClient, saveFixtures } from "./bench-fixtures.js";
-import { benchmarksDoc, defaultOutDir } from "./bench-paths.js";
+import { benchmarksDoc, defaultOutDir, sharedModelDir } from "./bench-paths.js";
 import { profileGateway } from "./bench-profiles.js";
 import { figureTables, targetsTable, writeOutputs } from "./bench-report.js";
 import type { BenchResults, EngineRow, ScalingRow } from "./bench-results.js";
@@ -28,6 +29,7 @@ import { computeTargets } from "./bench-targets.js";
 import { type ChildSystem, startGateway, startLoadClient, startOrtLoop } from "./child-system.js";
 import { profilePlans } from "./profile-plans.js";
 import { runEngineScenario } from "./scenario-engine.js";
+import { type Fp16Model, runFp16Scenario } from "./scenario-fp16.js";
 import { runScalingScenario } from "./scenario-scaling.js";
 import { runStreamingScenario } from "./scenario-streaming.js";
 import { runUnaryScenario } from "./scenario-unary.js";
@@ -41,6 +43,31 @@ const log = (message: string) =>
   console.log(
     `[bench ${((performance.now() - startedAt) / 1000).toFixed(0).padStart(3)} s] ${message}`,
   );
+
+/** The float16 models scenario 6 runs on, and notes on any it cannot. */
+async function fp16Models(settings: BenchSettings, modelCache: string) {
+  const models: Fp16Model[] = [];
+  const notes: string[] = [];
+  if (existsSync(`${sharedModelDir}/model.onnx`)) {
+    models.push({
+      label: "tiny-random-llama (third-party fp16, hidden 16, vocab 32k)",
+      dir: sharedModelDir,
+      tokens: settings.fp16.sharedTokens,
+    });
+  } else {
+    notes.push(`tiny-random-llama is absent (${sharedModelDir}): not run`);
+  }
+  const options = settings.fp16.generated;
+  const dir = join(modelCache, `fp16-hidden${options.hiddenSize}`);
+  log(`generating the fp16 model in ${dir} unless it is there`);
+  await writeDecoderModel(dir, options);
+  models.push({
+    label: `generated fp16 (hidden ${options.hiddenSize}, ${options.layers} layers, vocab ${options.vocabSize})`,
+    dir,
+    tokens: settings.fp16.generatedTokens,
+  });
+  return { models, notes };
+}
 
 /** The models scenarios 4 and 5 run on. */
 function modelsToRun(settings: BenchSettings, largeDir: string) {
@@ -177,6 +204,10 @@ async function main(argv: readonly string[]): Promise<void> {
       }
       if (selected("engine")) results.scenarios.engine = { rows: engineRows };
       if (selected("scaling")) results.scenarios.scaling = { rows: scalingRows };
+    }
+    if (selected("fp16")) {
+      const { models, notes } = await fp16Models(settings, modelCache);
+      results.scenarios.fp16 = { rows: await runFp16Scenario(ctx, models), notes };
     }
 
     results.targets = computeTargets(results);

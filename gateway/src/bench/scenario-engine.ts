@@ -49,7 +49,7 @@ export async function gatewayStreams(
 }
 
 /** Decode rate of the only stream of a run: tokens after the first per second. */
-function decodeRate(result: StreamLoadResult): number {
+export function decodeRate(result: StreamLoadResult): number {
   const arrivals = Object.values(result.arrivals)[0];
   if (arrivals === undefined || arrivals.length < 2) return Number.NaN;
   const span = (arrivals[arrivals.length - 1] as number) - (arrivals[0] as number);

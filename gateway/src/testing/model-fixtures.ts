@@ -12,6 +12,11 @@ import { Registry } from "prom-client";
 import { createEngine, type EngineOptions } from "../engine/create-engine.js";
 import type { Engine, GenerationEvent, GenerationRequest } from "../engine/engine.js";
 import { builtinModelDir } from "../models/builtin/builtin-model.js";
+import {
+  type DecoderModelOptions,
+  TINY_MODEL_OPTIONS,
+} from "../models/builtin/decoder-model-options.js";
+import { writeDecoderModel } from "../models/builtin/write-decoder-model.js";
 import type { ModelSource } from "../models/model-source.js";
 
 /** The repository root (this file runs from gateway/test-build/testing/). */
@@ -33,6 +38,27 @@ export function builtinSource(): ModelSource {
 /** The shared third-party model, as a source. */
 export function sharedSource(): ModelSource {
   return { id: "tiny-random-llama", dir: sharedModelDir, description: "third-party test model" };
+}
+
+/**
+ * Generated models in the layouts of half-precision exports, at the built-in model's size (each
+ * writes in well under a second): Optimum's fp16, and onnx-community's q4f16 without zero points
+ * (as they ship) and with them.
+ */
+export const halfPrecisionModels = {
+  fp16: { ...TINY_MODEL_OPTIONS, precision: "fp16" },
+  q4f16: { ...TINY_MODEL_OPTIONS, precision: "q4f16" },
+  "q4f16-zero-points": { ...TINY_MODEL_OPTIONS, precision: "q4f16", zeroPoints: true },
+} as const satisfies Record<string, DecoderModelOptions>;
+
+/** Writes a generated model into a fresh temp dir; the caller removes `dir` when done. */
+export async function generatedSource(
+  id: string,
+  options: DecoderModelOptions,
+): Promise<ModelSource> {
+  const dir = await mkdtemp(join(tmpdir(), `parley-${id}-`));
+  await writeDecoderModel(dir, options);
+  return { id, dir, description: `generated ${options.precision ?? "fp32"} test model` };
 }
 
 /**

@@ -1,16 +1,23 @@
 /**
  * @module Command line of the model generator, run by the gateway's build:
  * `node dist/models/builtin/build-builtin-model.js` writes the built-in model, and
- * `… --out DIR --hidden 512 --layers 8 --vocab 32000` writes a bigger one (for benchmarks).
+ * `… --out DIR --hidden 512 --layers 8 --vocab 32000` writes a bigger one (for benchmarks), and
+ * `--precision fp16` or `q4f16` (with `--zero-points`) a half-precision or 4-bit one.
  * Unset dimensions take the built-in model's values, or are derived from --hidden.
  */
 import { parseArgs } from "node:util";
 import { builtinModelDir } from "./builtin-model.js";
-import { type DecoderModelOptions, TINY_MODEL_OPTIONS } from "./decoder-model-options.js";
+import {
+  type DecoderModelOptions,
+  type ModelPrecision,
+  modelPrecisions,
+  TINY_MODEL_OPTIONS,
+} from "./decoder-model-options.js";
 import { writeDecoderModel } from "./write-decoder-model.js";
 
 const USAGE = `usage: node build-builtin-model.js [--out DIR] [--hidden N] [--layers N] [--heads N]
   [--kv-heads N] [--intermediate N] [--vocab N] [--context N] [--seed N] [--external-data]
+  [--precision ${modelPrecisions.join("|")}] [--zero-points]
 Without options, writes the built-in model to ${builtinModelDir()}.
 With any dimension option, --out is required.`;
 
@@ -55,6 +62,8 @@ async function main(argv: readonly string[]): Promise<void> {
       context: { type: "string" },
       seed: { type: "string" },
       "external-data": { type: "boolean" },
+      precision: { type: "string" },
+      "zero-points": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -68,6 +77,13 @@ async function main(argv: readonly string[]): Promise<void> {
     if (typeof text === "string") options[key] = integer(flag, text);
   }
   if (values["external-data"] === true) options.externalData = true;
+  if (values.precision !== undefined) {
+    if (!(modelPrecisions as readonly string[]).includes(values.precision)) {
+      throw new RangeError(`--precision must be one of ${modelPrecisions.join(", ")}`);
+    }
+    options.precision = values.precision as ModelPrecision;
+  }
+  if (values["zero-points"] === true) options.zeroPoints = true;
   const custom = Object.keys(options).length > 0;
   const out = typeof values.out === "string" ? values.out : undefined;
   if (custom && out === undefined) {
@@ -83,7 +99,7 @@ async function main(argv: readonly string[]): Promise<void> {
   );
   const d = result.dimensions;
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  const shape = `hidden ${d.hiddenSize}, ${d.layers} layers, ${d.heads}/${d.kvHeads} heads, vocab ${d.vocabSize}, ${(result.parameters / 1e6).toFixed(2)}M parameters`;
+  const shape = `${d.precision}, hidden ${d.hiddenSize}, ${d.layers} layers, ${d.heads}/${d.kvHeads} heads, vocab ${d.vocabSize}, ${(result.parameters / 1e6).toFixed(2)}M parameters`;
   console.log(
     result.written
       ? `wrote ${result.dir} (${shape}) in ${seconds} s`

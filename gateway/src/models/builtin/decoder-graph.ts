@@ -1,13 +1,19 @@
 /**
  * @module The Llama decoder as an ONNX graph, with the inputs and outputs of a Hugging Face
  * (optimum) export with KV cache, so the engine runs it exactly like a downloaded model. Only
- * standard opset-17 operators, all of which onnxruntime's CPU provider implements.
+ * standard opset-17 operators, all of which onnxruntime's CPU provider implements, plus
+ * `com.microsoft.MatMulNBits` in q4f16 models.
+ *
+ * In fp16 and q4f16 models every tensor between operators is float16, except where Hugging
+ * Face's Llama computes in float32 under half precision: RMSNorm's statistics, the rotary
+ * tables, and the attention scores through softmax (so the mask can stay -1e9). Those are Cast
+ * up and back down; fp32 models have no Cast at all.
  *
  * Attention works on 5-D tensors [batch, kv_heads, group, seq, head_dim]: the query heads that
  * share a key/value head form one group, and MatMul broadcasting does grouped-query attention
  * without copying keys and values.
  */
-import type { DecoderModelDimensions } from "./decoder-model-options.js";
+import { type DecoderModelDimensions, Q4_BLOCK_SIZE } from "./decoder-model-options.js";
 import { DataType } from "./encode-onnx-model.js";
 import { createGraphBuilder, type GraphBuilder, type GraphSpec } from "./graph-builder.js";
 
@@ -19,9 +25,25 @@ const SEQ = "sequence_length";
 const PAST = "past_sequence_length";
 const TOTAL = "total_sequence_length";
 
-/** RMSNorm (Llama): x / sqrt(mean(x²) + eps) × weight, over the last axis. */
-function rmsNorm(g: GraphBuilder, x: string, name: string, d: DecoderModelDimensions): string {
-  const weight = g.weight(`${name}.weight`, [d.hiddenSize], { kind: "ones" });
+/** The element type of activations, weights, KV cache and logits. */
+function activationType(d: DecoderModelDimensions) {
+  return d.precision === "fp32" ? DataType.FLOAT : DataType.FLOAT16;
+}
+
+/** `x` as float32: itself in fp32 models, else a Cast named `name`. */
+function toFloat32(g: GraphBuilder, x: string, name: string, d: DecoderModelDimensions): string {
+  return d.precision === "fp32" ? x : g.node("Cast", [x], name, { to: DataType.FLOAT });
+}
+
+/** A float32 `x` back in the activation type: itself in fp32 models, else a Cast. */
+function toActivation(g: GraphBuilder, x: string, name: string, d: DecoderModelDimensions): string {
+  return d.precision === "fp32" ? x : g.node("Cast", [x], name, { to: DataType.FLOAT16 });
+}
+
+/** RMSNorm (Llama): x / sqrt(mean(x²) + eps) × weight, over the last axis, in float32. */
+function rmsNorm(g: GraphBuilder, input: string, name: string, d: DecoderModelDimensions): string {
+  const weight = g.weight(`${name}.weight`, [d.hiddenSize], { kind: "ones" }, activationType(d));
+  const x = toFloat32(g, input, `${name}/x_float`, d);
   const squared = g.node("Mul", [x, x], `${name}/squared`);
   const meanSquare = g.node("ReduceMean", [squared], `${name}/mean_square`, {
     axes: [-1],
@@ -30,16 +52,48 @@ function rmsNorm(g: GraphBuilder, x: string, name: string, d: DecoderModelDimens
   const variance = g.node("Add", [meanSquare, g.float32(d.rmsNormEps)], `${name}/variance`);
   const rms = g.node("Sqrt", [variance], `${name}/rms`);
   const normed = g.node("Div", [x, rms], `${name}/normed`);
-  return g.node("Mul", [normed, weight], `${name}/out`);
+  const back = toActivation(g, normed, `${name}/normed_half`, d);
+  return g.node("Mul", [back, weight], `${name}/out`);
 }
 
-/** A bias-free linear layer: x @ W with W stored [in, out], drawn like PyTorch's nn.Linear. */
-function linear(g: GraphBuilder, x: string, name: string, inputs: number, outputs: number): string {
-  const weight = g.weight(`${name}.weight`, [inputs, outputs], {
-    kind: "uniform",
-    bound: 1 / Math.sqrt(inputs),
-  });
-  return g.node("MatMul", [x, weight], `${name}/out`);
+/**
+ * x @ W with W stored [in, out] and drawn like PyTorch's nn.Linear: a MatMul, or in q4f16
+ * models a MatMulNBits over the quantized W.
+ */
+function project(
+  g: GraphBuilder,
+  x: string,
+  weightName: string,
+  inputs: number,
+  outputs: number,
+  output: string,
+  d: DecoderModelDimensions,
+): string {
+  const init = { kind: "uniform", bound: 1 / Math.sqrt(inputs) } as const;
+  if (d.precision !== "q4f16") {
+    const weight = g.weight(weightName, [inputs, outputs], init, activationType(d));
+    return g.node("MatMul", [x, weight], output);
+  }
+  const options = { blockSize: Q4_BLOCK_SIZE, zeroPoints: d.zeroPoints };
+  const q = g.q4Weight(weightName, [inputs, outputs], init, options);
+  return g.contribNode(
+    "MatMulNBits",
+    [x, q.b, q.scales, ...(d.zeroPoints ? [q.zeroPoints] : [])],
+    output,
+    { K: inputs, N: outputs, bits: 4, block_size: Q4_BLOCK_SIZE },
+  );
+}
+
+/** A bias-free linear layer named `name`. */
+function linear(
+  g: GraphBuilder,
+  x: string,
+  name: string,
+  inputs: number,
+  outputs: number,
+  d: DecoderModelDimensions,
+): string {
+  return project(g, x, `${name}.weight`, inputs, outputs, `${name}/out`, d);
 }
 
 /** cos and sin tables, broadcastable against the tensor they rotate. */
@@ -77,8 +131,8 @@ function rotaryTables(g: GraphBuilder, positionIds: string, d: DecoderModelDimen
   const column = g.node("Unsqueeze", [positions, g.int64([2])], "rotary/positions_column");
   const freqs = g.node("Mul", [column, invFreq], "rotary/freqs"); // [B, S, D/2]
   const angles = g.node("Concat", [freqs, freqs], "rotary/angles", { axis: -1 }); // [B, S, D]
-  const cos = g.node("Cos", [angles], "rotary/cos");
-  const sin = g.node("Sin", [angles], "rotary/sin");
+  const cos = toActivation(g, g.node("Cos", [angles], "rotary/cos"), "rotary/cos_half", d);
+  const sin = toActivation(g, g.node("Sin", [angles], "rotary/sin"), "rotary/sin_half", d);
   // Keys are [B, KVH, S, D]; queries are [B, KVH, group, S, D].
   const spread = (axes: number[], name: string): Rotary => ({
     cos: g.node("Unsqueeze", [cos, g.int64(axes)], `rotary/${name}_cos`),
@@ -136,10 +190,11 @@ function attention(
   const p = `model.layers.${i}.self_attn`;
   const group = d.heads / d.kvHeads;
   const pastShape = [BATCH, d.kvHeads, PAST, d.headDim];
-  const pastKey = g.input(`past_key_values.${i}.key`, DataType.FLOAT, pastShape);
-  const pastValue = g.input(`past_key_values.${i}.value`, DataType.FLOAT, pastShape);
+  const kvType = activationType(d);
+  const pastKey = g.input(`past_key_values.${i}.key`, kvType, pastShape);
+  const pastValue = g.input(`past_key_values.${i}.value`, kvType, pastShape);
 
-  const q = linear(g, x, `${p}.q_proj`, d.hiddenSize, d.heads * d.headDim);
+  const q = linear(g, x, `${p}.q_proj`, d.hiddenSize, d.heads * d.headDim, d);
   const qHeads = g.node(
     "Reshape",
     [q, g.int64([0, 0, d.kvHeads, group, d.headDim])],
@@ -156,23 +211,26 @@ function attention(
     );
     return g.node("Transpose", [heads], `${p}/${name}`, { perm: [0, 2, 1, 3] }); // [B, KVH, S, D]
   };
-  const key = headsOf(linear(g, x, `${p}.k_proj`, d.hiddenSize, d.kvHeads * d.headDim), "key");
+  const kvWidth = d.kvHeads * d.headDim;
+  const key = headsOf(linear(g, x, `${p}.k_proj`, d.hiddenSize, kvWidth, d), "key");
   const keyRope = rope(g, key, rotary.key, `${p}/k_rope`, d.headDim / 2);
-  const value = headsOf(linear(g, x, `${p}.v_proj`, d.hiddenSize, d.kvHeads * d.headDim), "value");
+  const value = headsOf(linear(g, x, `${p}.v_proj`, d.hiddenSize, kvWidth, d), "value");
 
   const presentKey = g.node("Concat", [pastKey, keyRope], `present.${i}.key`, { axis: 2 });
   const presentValue = g.node("Concat", [pastValue, value], `present.${i}.value`, { axis: 2 });
   const presentShape = [BATCH, d.kvHeads, TOTAL, d.headDim];
-  g.output(presentKey, DataType.FLOAT, presentShape);
-  g.output(presentValue, DataType.FLOAT, presentShape);
+  g.output(presentKey, kvType, presentShape);
+  g.output(presentValue, kvType, presentShape);
 
   const keys = g.node("Unsqueeze", [presentKey, g.int64([2])], `${p}/keys`); // [B, KVH, 1, T, D]
   const keysT = g.node("Transpose", [keys], `${p}/keys_t`, { perm: [0, 1, 2, 4, 3] });
   const values = g.node("Unsqueeze", [presentValue, g.int64([2])], `${p}/values`);
   const scores = g.node("MatMul", [queryRope, keysT], `${p}/scores`); // [B, KVH, group, S, T]
-  const scaled = g.node("Mul", [scores, g.float32(1 / Math.sqrt(d.headDim))], `${p}/scaled`);
+  const scores32 = toFloat32(g, scores, `${p}/scores_float`, d);
+  const scaled = g.node("Mul", [scores32, g.float32(1 / Math.sqrt(d.headDim))], `${p}/scaled`);
   const masked = g.node("Add", [scaled, bias], `${p}/masked`);
-  const probs = g.node("Softmax", [masked], `${p}/probs`, { axis: -1 });
+  const probs32 = g.node("Softmax", [masked], `${p}/probs`, { axis: -1 });
+  const probs = toActivation(g, probs32, `${p}/probs_half`, d);
   const context = g.node("MatMul", [probs, values], `${p}/context`); // [B, KVH, group, S, D]
   const merged = g.node("Transpose", [context], `${p}/context_t`, { perm: [0, 3, 1, 2, 4] });
   const flat = g.node(
@@ -180,17 +238,17 @@ function attention(
     [merged, g.int64([0, 0, d.heads * d.headDim])],
     `${p}/context_flat`,
   );
-  return linear(g, flat, `${p}.o_proj`, d.heads * d.headDim, d.hiddenSize);
+  return linear(g, flat, `${p}.o_proj`, d.heads * d.headDim, d.hiddenSize, d);
 }
 
 /** SwiGLU MLP: down(silu(gate(x)) × up(x)), SiLU as x·sigmoid(x). */
 function mlp(g: GraphBuilder, x: string, i: number, d: DecoderModelDimensions): string {
   const p = `model.layers.${i}.mlp`;
-  const gate = linear(g, x, `${p}.gate_proj`, d.hiddenSize, d.intermediateSize);
-  const up = linear(g, x, `${p}.up_proj`, d.hiddenSize, d.intermediateSize);
+  const gate = linear(g, x, `${p}.gate_proj`, d.hiddenSize, d.intermediateSize, d);
+  const up = linear(g, x, `${p}.up_proj`, d.hiddenSize, d.intermediateSize, d);
   const silu = g.node("Mul", [gate, g.node("Sigmoid", [gate], `${p}/gate_sigmoid`)], `${p}/silu`);
   const product = g.node("Mul", [silu, up], `${p}/product`);
-  return linear(g, product, `${p}.down_proj`, d.intermediateSize, d.hiddenSize);
+  return linear(g, product, `${p}.down_proj`, d.intermediateSize, d.hiddenSize, d);
 }
 
 /** The whole decoder graph for dimensions `d`. */
@@ -199,13 +257,15 @@ export function buildDecoderGraph(d: DecoderModelDimensions): GraphSpec {
   const inputIds = g.input("input_ids", DataType.INT64, [BATCH, SEQ]);
   const attentionMask = g.input("attention_mask", DataType.INT64, [BATCH, TOTAL]);
   const positionIds = g.input("position_ids", DataType.INT64, [BATCH, SEQ]);
-  g.output("logits", DataType.FLOAT, [BATCH, SEQ, d.vocabSize]);
+  g.output("logits", activationType(d), [BATCH, SEQ, d.vocabSize]);
 
   // Embeddings have unit variance (uniform in ±√3), so the residual stream starts at unit scale.
-  const embeddings = g.weight("model.embed_tokens.weight", [d.vocabSize, d.hiddenSize], {
-    kind: "uniform",
-    bound: Math.sqrt(3),
-  });
+  const embeddings = g.weight(
+    "model.embed_tokens.weight",
+    [d.vocabSize, d.hiddenSize],
+    { kind: "uniform", bound: Math.sqrt(3) },
+    activationType(d),
+  );
   let hidden = g.node("Gather", [embeddings, inputIds], "model.embed_tokens/out");
   const context: LayerContext = {
     d,
@@ -220,10 +280,6 @@ export function buildDecoderGraph(d: DecoderModelDimensions): GraphSpec {
     hidden = g.node("Add", [hidden, transformed], `${p}/mlp_residual`);
   }
   const normed = rmsNorm(g, hidden, "model.norm", d);
-  const lmHead = g.weight("lm_head.weight", [d.hiddenSize, d.vocabSize], {
-    kind: "uniform",
-    bound: 1 / Math.sqrt(d.hiddenSize),
-  });
-  g.node("MatMul", [normed, lmHead], "logits");
+  project(g, normed, "lm_head.weight", d.hiddenSize, d.vocabSize, "logits", d);
   return g.build("parley_llama_decoder");
 }

@@ -2,8 +2,21 @@
  * @module The dimensions of a generated decoder model, their defaults (the built-in
  * `parley-tiny` model) and their checks. Fields left out are derived from `hiddenSize` the way
  * Llama-family models size them, so `{ hiddenSize: 512, layers: 8, vocabSize: 32000 }` is enough.
+ * `precision` picks the export it looks like: fp32 (the built-in model), fp16 (Optimum's fp16
+ * exports) or q4f16 (onnx-community's `model_q4f16.onnx`).
  */
 import { MIN_VOCAB_SIZE } from "./tokenizer-files.js";
+
+/** The precisions a generated model can have. */
+export const modelPrecisions = ["fp32", "fp16", "q4f16"] as const;
+
+/**
+ * fp32: float32 everywhere. fp16: float16 weights, activations, past_key_values/present and
+ * logits; norms and softmax computed in float32, as Hugging Face's Llama does in half precision.
+ * q4f16: fp16 with every MatMul weight 4-bit quantized for `com.microsoft.MatMulNBits` (blocks
+ * of 32, float16 scales); the embedding table stays float16.
+ */
+export type ModelPrecision = (typeof modelPrecisions)[number];
 
 /** What a caller may set; every field has a default. */
 export interface DecoderModelOptions {
@@ -25,6 +38,13 @@ export interface DecoderModelOptions {
   readonly seed?: number;
   /** Write weights to `model.onnx.data`; default: when they exceed 64 MiB. */
   readonly externalData?: boolean;
+  /** @example "fp32" */
+  readonly precision?: ModelPrecision;
+  /**
+   * q4f16 only: asymmetric blocks with uint8 zero points. Default false: symmetric blocks and
+   * no zero-point input, as onnx-community's q4f16 exports have.
+   */
+  readonly zeroPoints?: boolean;
 }
 
 /** Every dimension, resolved and checked. */
@@ -41,6 +61,8 @@ export interface DecoderModelDimensions {
   readonly rmsNormEps: number;
   readonly ropeTheta: number;
   readonly externalData: boolean;
+  readonly precision: ModelPrecision;
+  readonly zeroPoints: boolean;
 }
 
 /** The built-in model's size: a decode step takes well under a millisecond on one core. */
@@ -54,6 +76,12 @@ export const TINY_MODEL_OPTIONS = {
 
 const EXTERNAL_DATA_THRESHOLD_BYTES = 64 * 1024 * 1024;
 
+/** Bytes per parameter, at most (a q4f16 model's embedding table is float16). */
+const parameterBytes: Record<ModelPrecision, number> = { fp32: 4, fp16: 2, q4f16: 2 };
+
+/** The 4-bit block size of q4f16 models, onnx-community's. */
+export const Q4_BLOCK_SIZE = 32;
+
 function positiveInteger(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1) {
     throw new RangeError(`${name} must be a positive integer, got ${value}`);
@@ -62,7 +90,9 @@ function positiveInteger(name: string, value: number): number {
 }
 
 /** Parameter count of a model with these dimensions. */
-export function parameterCount(d: Omit<DecoderModelDimensions, "externalData">): number {
+export function parameterCount(
+  d: Omit<DecoderModelDimensions, "externalData" | "precision" | "zeroPoints">,
+): number {
   const attention = d.hiddenSize * d.headDim * (2 * d.heads + 2 * d.kvHeads);
   const mlp = 3 * d.hiddenSize * d.intermediateSize;
   const norms = 2 * d.hiddenSize;
@@ -110,6 +140,16 @@ export function resolveDecoderModelOptions(
   if (contextLength < 2) {
     throw new RangeError(`contextLength must be at least 2, got ${contextLength}`);
   }
+  const precision = options.precision ?? "fp32";
+  if (!modelPrecisions.includes(precision)) {
+    throw new RangeError(
+      `precision must be one of ${modelPrecisions.join(", ")}, got ${precision}`,
+    );
+  }
+  const zeroPoints = options.zeroPoints ?? false;
+  if (zeroPoints && precision !== "q4f16") {
+    throw new RangeError("zeroPoints applies to q4f16 models only");
+  }
   const dimensions = {
     hiddenSize,
     layers,
@@ -126,6 +166,9 @@ export function resolveDecoderModelOptions(
   return {
     ...dimensions,
     externalData:
-      options.externalData ?? parameterCount(dimensions) * 4 > EXTERNAL_DATA_THRESHOLD_BYTES,
+      options.externalData ??
+      parameterCount(dimensions) * parameterBytes[precision] > EXTERNAL_DATA_THRESHOLD_BYTES,
+    precision,
+    zeroPoints,
   };
 }

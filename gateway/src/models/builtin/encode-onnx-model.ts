@@ -2,12 +2,14 @@
  * @module Encodes an ONNX `ModelProto` to bytes. Hand-written on `BinaryWriter` because npm has
  * no well-kept ONNX builder (the `onnx-proto` and protobufjs-based packages are unmaintained
  * and pull in a second protobuf runtime), while the subset a decoder graph needs is small: the
- * messages and field numbers below, copied from onnx/onnx.proto (IR version 8).
+ * messages and field numbers below, copied from onnx/onnx.proto (IR version 8). Operators of
+ * onnxruntime's contrib domain (`com.microsoft`, e.g. `MatMulNBits`) are nodes with a domain
+ * and an opset import of their own.
  */
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 
 /** `TensorProto.DataType` values this generator writes. */
-export const DataType = { FLOAT: 1, INT64: 7, BOOL: 9 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, INT64: 7, BOOL: 9, FLOAT16: 10 } as const;
 export type DataType = (typeof DataType)[keyof typeof DataType];
 
 /** A node attribute; decoder graphs need only integers and integer lists. */
@@ -19,6 +21,8 @@ export type OnnxAttribute =
 export interface OnnxNode {
   readonly name: string;
   readonly opType: string;
+  /** The operator's domain; absent for the default ONNX domain. */
+  readonly domain?: string;
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
   readonly attributes: readonly OnnxAttribute[];
@@ -53,9 +57,18 @@ export interface OnnxGraph {
   readonly outputs: readonly OnnxValueInfo[];
 }
 
+/** An operator set the model uses beside the default domain's. */
+export interface OnnxOpset {
+  readonly domain: string;
+  readonly version: number;
+}
+
 export interface OnnxModel {
   readonly irVersion: number;
+  /** The default ONNX domain's opset. */
   readonly opsetVersion: number;
+  /** Opsets of other domains the nodes use (`com.microsoft`); none by default. */
+  readonly customOpsets?: readonly OnnxOpset[];
   readonly producerName: string;
   readonly producerVersion: string;
   readonly docString: string;
@@ -67,7 +80,7 @@ const ModelProto = { irVersion: 1, producerName: 2, producerVersion: 3, docStrin
 const ModelProtoOpsetImport = 8;
 const OperatorSetIdProto = { domain: 1, version: 2 };
 const GraphProto = { node: 1, name: 2, initializer: 5, input: 11, output: 12 };
-const NodeProto = { input: 1, output: 2, name: 3, opType: 4, attribute: 5 };
+const NodeProto = { input: 1, output: 2, name: 3, opType: 4, attribute: 5, domain: 7 };
 const AttributeProto = { name: 1, i: 3, ints: 8, type: 20 };
 const AttributeType = { INT: 2, INTS: 7 };
 const TensorProto = { dims: 1, dataType: 2, name: 8, rawData: 9, externalData: 13, location: 14 };
@@ -104,6 +117,7 @@ function writeNode(w: BinaryWriter, node: OnnxNode): void {
     writeAttribute(w, attribute);
     w.join();
   }
+  if (node.domain !== undefined) w.tag(NodeProto.domain, LEN).string(node.domain);
 }
 
 function writeEntry(w: BinaryWriter, key: string, value: string): void {
@@ -161,7 +175,14 @@ function writeGraph(w: BinaryWriter, graph: OnnxGraph): void {
   repeated(GraphProto.output, graph.outputs, writeValueInfo);
 }
 
-/** The `ModelProto` bytes of `model` (default ONNX domain only). */
+function writeOpset(w: BinaryWriter, opset: OnnxOpset): void {
+  w.tag(ModelProtoOpsetImport, LEN).fork();
+  w.tag(OperatorSetIdProto.domain, LEN).string(opset.domain);
+  w.tag(OperatorSetIdProto.version, VARINT).int64(opset.version);
+  w.join();
+}
+
+/** The `ModelProto` bytes of `model`. */
 export function encodeOnnxModel(model: OnnxModel): Uint8Array {
   const w = new BinaryWriter();
   w.tag(ModelProto.irVersion, VARINT).int64(model.irVersion);
@@ -171,9 +192,7 @@ export function encodeOnnxModel(model: OnnxModel): Uint8Array {
   w.tag(ModelProto.graph, LEN).fork();
   writeGraph(w, model.graph);
   w.join();
-  w.tag(ModelProtoOpsetImport, LEN).fork();
-  w.tag(OperatorSetIdProto.domain, LEN).string("");
-  w.tag(OperatorSetIdProto.version, VARINT).int64(model.opsetVersion);
-  w.join();
+  writeOpset(w, { domain: "", version: model.opsetVersion });
+  for (const opset of model.customOpsets ?? []) writeOpset(w, opset);
   return w.finish();
 }

@@ -10,18 +10,43 @@ import {
   type OnnxTensor,
   type OnnxValueInfo,
 } from "./encode-onnx-model.js";
+import type { Q4Options } from "./matmul-nbits.js";
 
 /** How a weight's values are drawn: uniform in [-bound, bound), or all ones (norm scales). */
 export type WeightInit =
   | { readonly kind: "uniform"; readonly bound: number }
   | { readonly kind: "ones" };
 
-/** A float32 weight whose values the writer generates. */
+/**
+ * How a weight's values (always drawn as float32) are stored: as float32 or float16, or
+ * 4-bit quantized for `MatMulNBits` (several initializers, see {@link q4TensorNames}).
+ */
+export type WeightStorage =
+  | { readonly kind: "float"; readonly dataType: typeof DataType.FLOAT | typeof DataType.FLOAT16 }
+  | { readonly kind: "q4"; readonly options: Q4Options };
+
+/** A weight whose values the writer generates. */
 export interface WeightSpec {
   readonly name: string;
   readonly dims: readonly number[];
   readonly init: WeightInit;
+  readonly storage: WeightStorage;
 }
+
+/** The initializers of a 4-bit weight, named as onnxruntime's quantizer names them. */
+export interface Q4TensorNames {
+  readonly b: string;
+  readonly scales: string;
+  readonly zeroPoints: string;
+}
+
+/** The initializer names of the 4-bit weight `name`. */
+export function q4TensorNames(name: string): Q4TensorNames {
+  return { b: `${name}_Q4`, scales: `${name}_scales`, zeroPoints: `${name}_zero_points` };
+}
+
+/** onnxruntime's contrib operator domain. */
+export const MS_DOMAIN = "com.microsoft";
 
 /** A finished graph: nodes and IO, inline constants, and weights still to generate. */
 export interface GraphSpec {
@@ -43,6 +68,8 @@ export interface GraphBuilder {
   output(name: string, elemType: DataType, shape: readonly (number | string)[]): void;
   /** Adds a single-output node and returns the output's name. */
   node(op: string, inputs: readonly string[], output: string, attrs?: Attributes): string;
+  /** Adds a single-output node of onnxruntime's `com.microsoft` domain. */
+  contribNode(op: string, inputs: readonly string[], output: string, attrs?: Attributes): string;
   /** Adds a node with several outputs and returns their names. */
   nodeN<const T extends readonly string[]>(
     op: string,
@@ -56,8 +83,20 @@ export interface GraphBuilder {
   float32(value: number): string;
   /** A named float32 constant tensor computed by the caller. */
   float32Tensor(name: string, dims: readonly number[], data: Float32Array): string;
-  /** A float32 weight drawn by the writer. */
-  weight(name: string, dims: readonly number[], init: WeightInit): string;
+  /** A weight drawn by the writer, stored as `dataType` (default float32). */
+  weight(
+    name: string,
+    dims: readonly number[],
+    init: WeightInit,
+    dataType?: typeof DataType.FLOAT | typeof DataType.FLOAT16,
+  ): string;
+  /** A [K, N] weight drawn by the writer and stored 4-bit quantized for `MatMulNBits`. */
+  q4Weight(
+    name: string,
+    dims: readonly [number, number],
+    init: WeightInit,
+    options: Q4Options,
+  ): Q4TensorNames;
   build(name: string): GraphSpec;
 }
 
@@ -86,6 +125,7 @@ export function createGraphBuilder(): GraphBuilder {
     nodeInputs: readonly string[],
     nodeOutputs: T,
     attrs: Attributes = {},
+    domain?: string,
   ): T => {
     nodes.push({
       name: `${nodeOutputs[0]}/${op}`,
@@ -93,6 +133,7 @@ export function createGraphBuilder(): GraphBuilder {
       inputs: [...nodeInputs],
       outputs: [...nodeOutputs],
       attributes: attributeList(attrs),
+      ...(domain === undefined ? {} : { domain }),
     });
     return nodeOutputs;
   };
@@ -109,7 +150,11 @@ export function createGraphBuilder(): GraphBuilder {
       nodeN(op, nodeInputs, [output], attrs);
       return output;
     },
-    nodeN,
+    contribNode(op, nodeInputs, output, attrs) {
+      nodeN(op, nodeInputs, [output], attrs, MS_DOMAIN);
+      return output;
+    },
+    nodeN: (op, nodeInputs, nodeOutputs, attrs) => nodeN(op, nodeInputs, nodeOutputs, attrs),
     int64(value) {
       const name = `const_i64_${JSON.stringify(value)}`;
       if (!constants.has(name)) {
@@ -139,9 +184,13 @@ export function createGraphBuilder(): GraphBuilder {
       constants.set(name, { name, dataType: DataType.FLOAT, dims: [...dims], raw: bytesOf(data) });
       return name;
     },
-    weight(name, dims, init) {
-      weights.push({ name, dims: [...dims], init });
+    weight(name, dims, init, dataType = DataType.FLOAT) {
+      weights.push({ name, dims: [...dims], init, storage: { kind: "float", dataType } });
       return name;
+    },
+    q4Weight(name, dims, init, options) {
+      weights.push({ name, dims: [...dims], init, storage: { kind: "q4", options } });
+      return q4TensorNames(name);
     },
     build(name) {
       return { name, nodes, constants: [...constants.values()], weights, inputs, outputs };

@@ -1,18 +1,22 @@
 /**
  * @module Writes a graph's `model.onnx`, generating its weights. Small models keep their
  * weights inline; big ones put them in `model.onnx.data` (ONNX external data, as Hugging Face
- * exports do), streamed tensor by tensor so memory holds one 4 MiB chunk, not the whole model.
+ * exports do), streamed tensor by tensor so memory holds one 4 MiB chunk, not the whole model
+ * (a 4-bit weight is quantized whole, one tensor at a time). Graphs with `com.microsoft` nodes
+ * get that domain's opset import.
  */
 import { endianness } from "node:os";
 import { basename } from "node:path";
 import { createAtomicFile, writeFileAtomically } from "./atomic-file.js";
-import { DataType, encodeOnnxModel, type OnnxTensor } from "./encode-onnx-model.js";
-import type { GraphSpec, WeightSpec } from "./graph-builder.js";
-import { elementCount, weightChunks } from "./seeded-weights.js";
+import { encodeOnnxModel, type OnnxTensor } from "./encode-onnx-model.js";
+import { type GraphSpec, MS_DOMAIN, type WeightSpec } from "./graph-builder.js";
+import { type WeightTensor, weightTensors } from "./weight-tensors.js";
 
 /** ONNX IR version 8 goes with opset 17. */
 const IR_VERSION = 8;
 const OPSET_VERSION = 17;
+/** The only version of the `com.microsoft` domain there is. */
+const MS_OPSET_VERSION = 1;
 
 /** External tensors start on 4 KiB boundaries, so onnxruntime can memory-map them. */
 const EXTERNAL_ALIGNMENT = 4096;
@@ -28,18 +32,14 @@ export interface WriteOnnxModelOptions {
   readonly producerVersion: string;
 }
 
-function asBytes(chunk: Float32Array): Uint8Array {
-  return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-}
-
-function inlineTensor(weight: WeightSpec, seed: number): OnnxTensor {
-  const raw = new Uint8Array(elementCount(weight.dims) * 4);
+function inlineTensor({ name, dataType, dims, byteLength, chunks }: WeightTensor): OnnxTensor {
+  const raw = new Uint8Array(byteLength);
   let offset = 0;
-  for (const chunk of weightChunks(weight, seed)) {
-    raw.set(asBytes(chunk), offset);
+  for (const chunk of chunks) {
+    raw.set(chunk, offset);
     offset += chunk.byteLength;
   }
-  return { name: weight.name, dataType: DataType.FLOAT, dims: weight.dims, raw };
+  return { name, dataType, dims, raw };
 }
 
 /** Streams every weight into the data file and returns the tensors that point into it. */
@@ -53,19 +53,19 @@ async function writeExternalData(
   const tensors: OnnxTensor[] = [];
   try {
     let offset = 0;
-    for (const weight of weights) {
+    for (const { name, dataType, dims, chunks } of weights.flatMap((w) => weightTensors(w, seed))) {
       const padding = (EXTERNAL_ALIGNMENT - (offset % EXTERNAL_ALIGNMENT)) % EXTERNAL_ALIGNMENT;
       if (padding > 0) await file.handle.write(new Uint8Array(padding));
       offset += padding;
       const start = offset;
-      for (const chunk of weightChunks(weight, seed)) {
-        await file.handle.write(asBytes(chunk));
+      for (const chunk of chunks) {
+        await file.handle.write(chunk);
         offset += chunk.byteLength;
       }
       tensors.push({
-        name: weight.name,
-        dataType: DataType.FLOAT,
-        dims: weight.dims,
+        name,
+        dataType,
+        dims,
         external: { location, offset: start, length: offset - start },
       });
     }
@@ -87,10 +87,13 @@ export async function writeOnnxModel(
   if (endianness() !== "LE") throw new Error("the model generator needs a little-endian CPU");
   const weights = options.externalData
     ? await writeExternalData(`${path}.data`, graph.weights, options.seed)
-    : graph.weights.map((weight) => inlineTensor(weight, options.seed));
+    : graph.weights.flatMap((weight) => weightTensors(weight, options.seed).map(inlineTensor));
   const bytes = encodeOnnxModel({
     irVersion: IR_VERSION,
     opsetVersion: OPSET_VERSION,
+    ...(graph.nodes.some((node) => node.domain === MS_DOMAIN)
+      ? { customOpsets: [{ domain: MS_DOMAIN, version: MS_OPSET_VERSION }] }
+      : {}),
     producerName: "parley",
     producerVersion: options.producerVersion,
     docString: options.docString,
