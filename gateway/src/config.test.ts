@@ -20,6 +20,8 @@ describe("parseConfig", () => {
     assert.deepEqual(defaults.corsOrigins, []);
     assert.deepEqual(defaults.models, ["builtin"]);
     assert.equal(defaults.maxQueue, undefined);
+    assert.equal(defaults.parkAfterMs, undefined);
+    assert.equal(defaults.maxParked, undefined);
     assert.equal(defaults.maxRequestBytes, 4 * 1024 * 1024);
     assert.equal(defaults.maxTimeoutMs, 3_600_000);
     assert.equal(defaults.shutdownGraceMs, 25_000);
@@ -57,6 +59,12 @@ describe("parseConfig", () => {
       "0",
       "--default-max-tokens",
       "100",
+      "--park-after-ms",
+      "0",
+      "--max-parked",
+      "2",
+      "--park-timeout-ms",
+      "5000",
       "--max-request-bytes",
       "1024",
       "--max-timeout-ms",
@@ -81,6 +89,9 @@ describe("parseConfig", () => {
       prefillTokens: 512,
       streamIntervalMs: 0,
       defaultMaxTokens: 100,
+      parkAfterMs: 0,
+      maxParked: 2,
+      parkTimeoutMs: 5000,
       maxRequestBytes: 1024,
       maxTimeoutMs: 5000,
       shutdownGraceMs: 0,
@@ -130,6 +141,8 @@ describe("parseConfig", () => {
       [["--port", "eighty"], /--port/],
       [["--max-queue", "0"], /--max-queue/],
       [["--max-batch", "1.5"], /--max-batch/],
+      [["--park-after-ms", "-1"], /--park-after-ms/],
+      [["--park-timeout-ms", "0"], /--park-timeout-ms/],
       [["--tls-cert", "c.pem"], /--tls-cert and --tls-key/],
       [["--cors-origin", "https://a.example/path"], /--cors-origin/],
       [["--cors-origin", "a.example"], /--cors-origin/],

@@ -25,6 +25,12 @@ export interface GatewayConfig extends GatewayServerConfig {
   readonly streamIntervalMs: number | undefined;
   /** max_tokens for requests that leave it unset; undefined: the engine's default. */
   readonly defaultMaxTokens: number | undefined;
+  /** How long an unread generation keeps its slot while others wait; undefined: the engine's. */
+  readonly parkAfterMs: number | undefined;
+  /** Parked generations per model whose readers are away; undefined: the engine's (max batch). */
+  readonly maxParked: number | undefined;
+  /** How long a parked generation's reader may read nothing; undefined: the engine's. */
+  readonly parkTimeoutMs: number | undefined;
   /** How long calls in flight may run on after SIGTERM/SIGINT. */
   readonly shutdownGraceMs: number;
   readonly logLevel: LevelWithSilent;
@@ -130,6 +136,24 @@ const specs = {
     env: ["PARLEY_DEFAULT_MAX_TOKENS"],
     value: "N",
     help: "max_tokens when a request leaves it unset (default: the engine's)",
+  },
+  "park-after-ms": {
+    type: "string",
+    env: ["PARLEY_PARK_AFTER_MS"],
+    value: "MS",
+    help: "a generation whose client reads nothing for MS (it is paused for credit) gives its batch slot to a waiting request: it is parked with its KV cache kept and resumes where it stopped once its client reads again; nothing is parked while nobody waits (default 1000)",
+  },
+  "max-parked": {
+    type: "string",
+    env: ["PARLEY_MAX_PARKED"],
+    value: "N",
+    help: "parked generations kept per model while their clients read nothing; beyond, the one unread longest fails with resource_exhausted; 0 fails instead of parking (default: --max-batch)",
+  },
+  "park-timeout-ms": {
+    type: "string",
+    env: ["PARLEY_PARK_TIMEOUT_MS"],
+    value: "MS",
+    help: "a parked generation whose client reads nothing for MS fails with resource_exhausted (default 30000)",
   },
   "max-request-bytes": {
     type: "string",
@@ -301,6 +325,9 @@ export function parseConfig(argv: readonly string[], env: Env): CommandLine {
       prefillTokens: integer("prefill-tokens", 1),
       streamIntervalMs: integer("stream-interval-ms", 0, 1000),
       defaultMaxTokens: integer("default-max-tokens", 1),
+      parkAfterMs: integer("park-after-ms", 0),
+      maxParked: integer("max-parked", 0),
+      parkTimeoutMs: integer("park-timeout-ms", 1),
       maxRequestBytes: integer("max-request-bytes", 1, 0xffffffff) ?? 4 * 1024 * 1024,
       maxTimeoutMs: integer("max-timeout-ms", 1) ?? 3_600_000,
       shutdownGraceMs: integer("shutdown-grace-ms", 0) ?? 25_000,

@@ -57,6 +57,9 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
     prefillChunkTokens: config.prefillTokens,
     streamIntervalMs: config.streamIntervalMs,
     defaultMaxTokens: config.defaultMaxTokens,
+    parkAfterMs: config.parkAfterMs,
+    maxParked: config.maxParked,
+    parkTimeoutMs: config.parkTimeoutMs,
   });
   // After the model workers exist: they lower themselves; this lowers V8's and libuv's helpers.
   lowerHelperThreadsPriority();

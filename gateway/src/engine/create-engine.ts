@@ -33,6 +33,20 @@ export interface EngineOptions {
   readonly streamIntervalMs?: number;
   /** Events buffered per generation before its worker pauses it. @default 16 */
   readonly creditWindow?: number;
+  /**
+   * How long a generation may be paused because its reader does not read before it gives its
+   * batch slot to a waiting generation (it is parked: out of the batch, its KV cache kept, and
+   * it resumes ahead of new arrivals once its reader reads again). @default 1000
+   */
+  readonly parkAfterMs?: number;
+  /**
+   * Parked generations whose readers are away, per model; beyond it the one unread longest
+   * fails with `resource_exhausted`. 0 fails a reader-less generation instead of parking it.
+   * @default maxBatchSize (parked caches never outweigh the batch's own)
+   */
+  readonly maxParked?: number;
+  /** How long a parked generation's reader may read nothing before it fails. @default 30000 */
+  readonly parkTimeoutMs?: number;
 }
 
 /** Loads every model (in parallel, each in its own worker) and returns the engine. */
@@ -44,6 +58,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     ids.add(id);
   }
   const metrics = createEngineMetrics(options.metrics);
+  const maxBatchSize = options.maxBatchSize ?? 16;
   const readinessListeners = new Set<() => void>();
   const onReadinessChange = () => {
     for (const listener of readinessListeners) listener();
@@ -55,13 +70,16 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         isDefault: index === 0,
         metrics,
         logger: options.logger,
-        maxBatchSize: options.maxBatchSize ?? 16,
+        maxBatchSize,
         maxQueue: options.maxQueue ?? 64,
         intraOpThreads: options.intraOpThreads ?? 1,
         defaultMaxTokens: options.defaultMaxTokens ?? 256,
         prefillChunkTokens: options.prefillChunkTokens ?? 128,
         streamIntervalMs: options.streamIntervalMs ?? 1,
         creditWindow: options.creditWindow ?? 16,
+        parkAfterMs: options.parkAfterMs ?? 1000,
+        maxParked: options.maxParked ?? maxBatchSize,
+        parkTimeoutMs: options.parkTimeoutMs ?? 30_000,
         onReadinessChange,
       }),
     ),

@@ -9,7 +9,10 @@ export type EngineErrorCode =
   | "invalid_argument"
   /** The requested model is not loaded. */
   | "not_found"
-  /** The model's queue is full: the caller should retry later. */
+  /**
+   * The model's queue is full (the caller should retry later), or a parked generation's reader
+   * read nothing past the parking bounds.
+   */
   | "resource_exhausted"
   /** The engine is shutting down or its worker died. */
   | "unavailable"

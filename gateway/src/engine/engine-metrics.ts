@@ -10,7 +10,14 @@ export interface EngineMetrics {
   readonly queueDepth: Gauge<"model">;
   readonly promptTokens: Counter<"model">;
   readonly completionTokens: Counter<"model">;
-  /** `finish_reason` is a FinishReason, `cancelled`, or `error`. */
+  /** Generations out of the batch because their readers stopped reading while others waited. */
+  readonly parked: Gauge<"model">;
+  /** Times a generation was parked. */
+  readonly parkedTotal: Counter<"model">;
+  /**
+   * `finish_reason` is a FinishReason, `cancelled`, `unread` (parked, and its reader stayed away
+   * past a bound) or `error`.
+   */
   readonly generations: Counter<"model" | "finish_reason">;
   readonly timeToFirstToken: Histogram<"model">;
   readonly interTokenLatency: Histogram<"model">;
@@ -36,6 +43,18 @@ export function createEngineMetrics(registry: Registry): EngineMetrics {
       labelNames: ["model"],
       registers,
     }),
+    parked: new Gauge({
+      name: "parley_generations_parked",
+      help: "Generations parked: out of the batch with their KV cache kept, because their reader read nothing for --park-after-ms while others waited (including those whose reader came back and that wait for a slot).",
+      labelNames: ["model"],
+      registers,
+    }),
+    parkedTotal: new Counter({
+      name: "parley_generations_parked_total",
+      help: "Times a generation gave its batch slot to a waiting one because its reader read nothing for --park-after-ms.",
+      labelNames: ["model"],
+      registers,
+    }),
     promptTokens: new Counter({
       name: "parley_prompt_tokens_total",
       help: "Prompt tokens processed.",
@@ -50,7 +69,7 @@ export function createEngineMetrics(registry: Registry): EngineMetrics {
     }),
     generations: new Counter({
       name: "parley_generations_total",
-      help: "Generations ended, by finish reason (stop, stop_sequence, length, context_length, cancelled, error).",
+      help: "Generations ended, by finish reason (stop, stop_sequence, length, context_length, cancelled, unread, error); unread: parked and stopped because its reader stayed away (--max-parked, --park-timeout-ms).",
       labelNames: ["model", "finish_reason"],
       registers,
     }),

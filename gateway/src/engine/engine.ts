@@ -97,10 +97,11 @@ export interface Engine {
    * Admits a generation. Throws `EngineError` at once for an unknown model (`not_found`), a full
    * queue (`resource_exhausted`), a model that is restarting or a shut-down engine
    * (`unavailable`); errors found later (a chat template that rejects the messages, a prompt
-   * longer than the context) are thrown by the iterator, and so is `unavailable` for every
-   * generation of a model whose worker dies. Aborting `signal` stops the generation within one
-   * decode step and frees its KV cache; the iterator then throws `EngineError` `cancelled` (or
-   * `deadline_exceeded` when the signal's reason says so).
+   * longer than the context) are thrown by the iterator, and so are `unavailable` for every
+   * generation of a model whose worker dies and `resource_exhausted` for one whose reader stopped
+   * reading while others waited, past the parking bounds (`batch-slots.ts`). Aborting `signal`
+   * stops the generation within one decode step and frees its KV cache; the iterator then throws
+   * `EngineError` `cancelled` (or `deadline_exceeded` when the signal's reason says so).
    */
   generate(request: GenerationRequest, signal: AbortSignal): Generation;
   /** Stops admitting, lets generations in flight finish until `graceMs`, then stops the workers. */

@@ -2,12 +2,14 @@
  * @module One model on the main thread: its worker thread, its bounded queue and the admission
  * rules in front of it. The worker batches everything this runner dispatches; the runner keeps
  * at most `maxBatchSize` generations there and at most `maxQueue` waiting, and refuses more at
- * once (`resource_exhausted`) instead of letting a queue grow without bound. When the worker
+ * once (`resource_exhausted`) instead of letting a queue grow without bound. A generation whose
+ * reader stopped reading gives its slot to a waiting one (`batch-slots.ts`). When the worker
  * dies, every generation of the model fails with `unavailable` and the model is not ready until
  * `worker-supervisor.ts` has a new worker serving.
  */
 import type { Logger } from "pino";
 import type { ModelSource } from "../models/model-source.js";
+import { BatchSlots } from "./batch-slots.js";
 import type { Generation, GenerationRequest, ModelDescription } from "./engine.js";
 import { EngineError } from "./engine-error.js";
 import type { EngineMetrics } from "./engine-metrics.js";
@@ -30,6 +32,12 @@ export interface ModelRunnerOptions {
   readonly streamIntervalMs: number;
   /** Events a generation may have buffered on the main thread before its worker pauses it. */
   readonly creditWindow: number;
+  /** How long a generation may be paused for credit before it gives its slot to a waiting one. */
+  readonly parkAfterMs: number;
+  /** Parked generations whose readers are away, per model; more stop the one unread longest. */
+  readonly maxParked: number;
+  /** How long a parked generation's reader may read nothing before it is stopped. */
+  readonly parkTimeoutMs: number;
   /** Called when `ready` changes. */
   readonly onReadinessChange: () => void;
 }
@@ -51,11 +59,18 @@ interface Tracked {
   readonly channel: GenerationChannel;
   readonly admittedAt: number;
   lastTokenAt: number | undefined;
-  dispatched: boolean;
   /** Set when the caller went away: the worker still owes a `released`. */
   cancelled: boolean;
+  /** What a stopped generation counts as: `cancelled`, or `unread` when the runner stopped it. */
+  stopReason: "cancelled" | "unread";
   /** Events consumed but not yet returned to the worker as credit. */
   unsentCredits: number;
+  /**
+   * The worker's credit for this generation as far as the runner knows: the window, plus credit
+   * sent, less text events received. At 0 the worker has paused it (what is in flight can only
+   * be more credit), so it is exact and needs no message from the worker.
+   */
+  workerCredits: number;
   readonly detach: () => void;
 }
 
@@ -86,46 +101,72 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
   };
   const tracked = new Map<number, Tracked>();
   const creditChunk = Math.max(1, Math.floor(options.creditWindow / 2));
-  const waiting: Tracked[] = [];
   let nextId = 1;
-  let active = 0;
   let closing = false;
   let drained: (() => void) | undefined;
 
   const send = (message: ToWorker) => supervisor.post(message);
 
   function updateGauges(): void {
-    metrics.inFlight.set(labels, active);
-    metrics.queueDepth.set(labels, waiting.length);
+    metrics.inFlight.set(labels, slots.running);
+    metrics.queueDepth.set(labels, slots.queued);
+    metrics.parked.set(labels, slots.parked);
   }
 
-  function dispatch(): void {
-    while (active < options.maxBatchSize && waiting.length > 0) {
-      const entry = waiting.shift() as Tracked;
-      entry.dispatched = true;
-      active++;
-      const { request } = entry;
-      send({
-        type: "generate",
-        id: entry.id,
-        generation: {
-          input: request.input,
-          maxTokens: request.maxTokens,
-          sampling: request.sampling,
-          stop: request.stop,
-          credits: options.creditWindow,
-        },
-      });
-    }
-    updateGauges();
-    if (active === 0 && waiting.length === 0) drained?.();
+  function start(entry: Tracked): void {
+    const { request } = entry;
+    entry.workerCredits = options.creditWindow;
+    send({
+      type: "generate",
+      id: entry.id,
+      generation: {
+        input: request.input,
+        maxTokens: request.maxTokens,
+        sampling: request.sampling,
+        stop: request.stop,
+        credits: options.creditWindow,
+      },
+    });
   }
 
-  /** Forgets a generation whose worker slot is free again. */
+  function sendCredit(entry: Tracked): void {
+    if (entry.unsentCredits === 0) return;
+    send({ type: "credit", id: entry.id, count: entry.unsentCredits });
+    entry.workerCredits += entry.unsentCredits;
+    entry.unsentCredits = 0;
+    slots.feed(entry);
+  }
+
+  const slots = new BatchSlots<Tracked>({
+    maxBatch: options.maxBatchSize,
+    maxQueue: options.maxQueue,
+    parkAfterMs: options.parkAfterMs,
+    maxParked: options.maxParked,
+    parkTimeoutMs: options.parkTimeoutMs,
+    start,
+    resume: sendCredit,
+    // resource_exhausted (Connect/gRPC RESOURCE_EXHAUSTED) rather than cancelled (the caller did
+    // not cancel), deadline_exceeded (no deadline of the caller's passed) or unavailable (which
+    // invites a retry that would end the same way): gRPC itself reports flow-control limits
+    // reached as RESOURCE_EXHAUSTED, and that is what happened, with the limit the server's.
+    evict: (entry, unreadMs) =>
+      cancel(
+        entry,
+        new EngineError(
+          "resource_exhausted",
+          `the client read nothing from this stream for ${(unreadMs / 1000).toFixed(1)} s while other requests waited for model ${source.id}, so its generation was stopped`,
+        ),
+        "unread",
+      ),
+    parked: () => metrics.parkedTotal.inc(labels),
+    changed: updateGauges,
+  });
+
+  /** Forgets a generation the worker no longer holds; its slot goes to the next one. */
   function settle(entry: Tracked, finishReason: string): void {
     forget(entry, finishReason);
-    if (entry.dispatched) active--;
-    dispatch();
+    slots.remove(entry);
+    if (tracked.size === 0) drained?.();
   }
 
   /** Stops tracking a generation and counts how it ended. */
@@ -159,6 +200,7 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
         if (entry.cancelled) break;
         countTokens(entry, message.tokenIds.length);
         entry.channel.push({ type: "text", text: message.text, tokenIds: message.tokenIds });
+        if (--entry.workerCredits === 0) slots.starve(entry);
         break;
       case "finished":
         countTokens(entry, message.tokenIds.length);
@@ -169,28 +211,28 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
           tokenIds: message.tokenIds,
           usage: message.usage,
         });
-        settle(entry, entry.cancelled ? "cancelled" : message.finishReason);
+        settle(entry, entry.cancelled ? entry.stopReason : message.finishReason);
         break;
       case "failed":
         entry.channel.fail(new EngineError(message.code, message.message));
-        settle(entry, entry.cancelled ? "cancelled" : "error");
+        settle(entry, entry.cancelled ? entry.stopReason : "error");
         break;
       case "released":
-        settle(entry, "cancelled");
+        settle(entry, entry.stopReason);
         break;
     }
   }
 
-  /** Stops a generation whose caller is gone; the slot frees when the worker confirms. */
-  function cancel(entry: Tracked, error: EngineError): void {
+  /** Stops a generation; a slot or parking place frees when the worker confirms. */
+  function cancel(entry: Tracked, error: EngineError, reason: Tracked["stopReason"]): void {
     if (entry.cancelled || !tracked.has(entry.id)) return;
     entry.cancelled = true;
+    entry.stopReason = reason;
     entry.channel.fail(error);
-    if (entry.dispatched) {
-      send({ type: "cancel", id: entry.id });
+    if (slots.withdraw(entry)) {
+      settle(entry, reason);
     } else {
-      waiting.splice(waiting.indexOf(entry), 1);
-      settle(entry, "cancelled");
+      send({ type: "cancel", id: entry.id });
     }
   }
 
@@ -200,13 +242,11 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
       "unavailable",
       `model ${source.id} stopped unexpectedly and is restarting: retry shortly`,
     );
-    waiting.length = 0;
     for (const entry of [...tracked.values()]) {
       entry.channel.fail(error);
-      forget(entry, entry.cancelled ? "cancelled" : "error");
+      forget(entry, entry.cancelled ? entry.stopReason : "error");
     }
-    active = 0;
-    updateGauges();
+    slots.clear();
     drained?.();
   }
 
@@ -260,40 +300,45 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
         );
       }
       if (signal.aborted) throw abortError(signal.reason);
-      if (active >= options.maxBatchSize && waiting.length >= options.maxQueue) {
+      if (slots.full) {
         throw new EngineError(
           "resource_exhausted",
           `model ${source.id} is at capacity (${options.maxBatchSize} generating, ${options.maxQueue} queued): retry later`,
         );
       }
       const id = nextId++;
-      const onAbort = () => cancel(entry, abortError(signal.reason));
+      const onAbort = () => cancel(entry, abortError(signal.reason), "cancelled");
       const entry: Tracked = {
         id,
         request,
         admittedAt: performance.now(),
         lastTokenAt: undefined,
-        dispatched: false,
         cancelled: false,
+        stopReason: "cancelled",
         unsentCredits: 0,
+        workerCredits: 0,
         detach: () => signal.removeEventListener("abort", onAbort),
         channel: new GenerationChannel(source.id, {
           onConsumed: (count) => {
             // Credit goes back in chunks of half the window: one message per token would double
             // the traffic between the threads, and the worker still never runs dry.
+            // A parked generation holds its credit back until it has a slot again.
             entry.unsentCredits += count;
-            if (entry.unsentCredits < creditChunk || entry.cancelled || !tracked.has(id)) return;
-            send({ type: "credit", id, count: entry.unsentCredits });
-            entry.unsentCredits = 0;
+            if (entry.cancelled || !tracked.has(id)) return;
+            const enough = entry.unsentCredits >= creditChunk;
+            if (slots.read(entry, enough) && enough) sendCredit(entry);
           },
           onAbandoned: () =>
-            cancel(entry, new EngineError("cancelled", "the consumer stopped reading")),
+            cancel(
+              entry,
+              new EngineError("cancelled", "the consumer stopped reading"),
+              "cancelled",
+            ),
         }),
       };
       signal.addEventListener("abort", onAbort, { once: true });
       tracked.set(id, entry);
-      waiting.push(entry);
-      dispatch();
+      slots.enqueue(entry);
       return entry.channel;
     },
     async close(graceMs) {
@@ -310,7 +355,11 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
         clearTimeout(timer);
       }
       for (const entry of [...tracked.values()]) {
-        cancel(entry, new EngineError("unavailable", "the gateway shut down before this finished"));
+        cancel(
+          entry,
+          new EngineError("unavailable", "the gateway shut down before this finished"),
+          "cancelled",
+        );
       }
       await supervisor.stop();
     },
