@@ -323,6 +323,10 @@ export function createChatView(options: ChatViewOptions): ChatView {
 function showText(entry: Rendered): void {
   const { textBox, turn } = entry;
   if (textBox.classList.contains("markdown")) {
+    // The "toggle" event is queued, so a redraw can come between a click and it: read the fold
+    // being replaced, not only what the last toggle event recorded.
+    const shown = textBox.querySelector("details.thinking");
+    if (shown instanceof HTMLDetailsElement) entry.thinkingShown = shown.open;
     textBox.innerHTML = renderReply(turn.text, { thinkingShown: entry.thinkingShown });
   } else {
     textBox.textContent = turn.text;
