@@ -5,7 +5,7 @@
  * once more when it ends. What the user typed, and completions of a raw prompt, stay plain text.
  */
 import type { AssistantTurn, Turn, UserTurn } from "./conversation-store.js";
-import { h, icon } from "./dom.js";
+import { h, icon, smallIconButton } from "./dom.js";
 import { renderErrorCard } from "./error-card.js";
 import { formatLiveStats, formatStats } from "./format-stats.js";
 import { renderReply } from "./render-reply.js";
@@ -121,13 +121,7 @@ export function createChatView(options: ChatViewOptions): ChatView {
 
   /** The Edit button beside a message, and the editor it opens in place of the bubble. */
   const userActions = (turn: UserTurn, item: HTMLElement): HTMLElement => {
-    const edit = h("button", {
-      type: "button",
-      class: "icon-button icon-button--small edit-button",
-      "aria-label": "Edit message",
-      title: "Edit and send again",
-    });
-    edit.append(icon("edit"));
+    const edit = smallIconButton("edit", "Edit message", "Edit and send again", "edit-button");
     edit.addEventListener("click", () => {
       const textarea = h("textarea", { class: "edit-text", "aria-label": "Edit message" });
       textarea.value = turn.text;
@@ -210,13 +204,7 @@ export function createChatView(options: ChatViewOptions): ChatView {
       footer.append(copyButton("Copy reply", () => turn.text));
     }
     if (turn.error === undefined) {
-      const again = h("button", {
-        type: "button",
-        class: "icon-button icon-button--small regenerate-button",
-        "aria-label": "Regenerate reply",
-        title: "Regenerate",
-      });
-      again.append(icon("retry"));
+      const again = smallIconButton("retry", "Regenerate reply", "Regenerate", "regenerate-button");
       again.addEventListener("click", () => options.onRegenerate(turn));
       footer.append(again);
     }
@@ -351,13 +339,7 @@ function copyText(text: string, show: (label: string) => void): void {
 }
 
 function copyButton(label: string, text: () => string): HTMLButtonElement {
-  const button = h("button", {
-    type: "button",
-    class: "icon-button icon-button--small",
-    "aria-label": label,
-    title: "Copy",
-  });
-  button.append(icon("copy"));
+  const button = smallIconButton("copy", label, "Copy");
   button.addEventListener("click", () => {
     copyText(text(), (state) => {
       button.replaceChildren(icon(state === "Copied" ? "check" : "copy"));

@@ -6,7 +6,7 @@
  */
 import type { ConversationLibrary, ConversationSummary } from "./conversation-library.js";
 import type { ConversationStore } from "./conversation-store.js";
-import { byId, h, icon } from "./dom.js";
+import { byId, h, smallIconButton } from "./dom.js";
 
 /** Options of `createConversationList`. */
 export interface ConversationListOptions {
@@ -81,13 +81,7 @@ export function createConversationList(options: ConversationListOptions): Conver
     );
     open.addEventListener("click", () => opened(library.open(summary.id)));
     const action = (name: "edit" | "download" | "trash", label: string, run: () => void) => {
-      const button = h("button", {
-        type: "button",
-        class: "icon-button icon-button--small",
-        "aria-label": `${label} “${summary.title}”`,
-        title: label,
-      });
-      button.append(icon(name));
+      const button = smallIconButton(name, `${label} “${summary.title}”`, label);
       button.addEventListener("click", run);
       return button;
     };

@@ -61,3 +61,23 @@ export function icon(name: IconName): SVGSVGElement {
   svg.innerHTML = iconPaths[name];
   return svg;
 }
+
+/**
+ * A small button showing only an icon: `label` names it for assistive technology, `title` for
+ * the pointer; `extraClass` lets tests and styles tell the buttons apart.
+ */
+export function smallIconButton(
+  name: IconName,
+  label: string,
+  title: string,
+  extraClass = "",
+): HTMLButtonElement {
+  const button = h("button", {
+    type: "button",
+    class: `icon-button icon-button--small${extraClass === "" ? "" : ` ${extraClass}`}`,
+    "aria-label": label,
+    title,
+  });
+  button.append(icon(name));
+  return button;
+}
