@@ -54,6 +54,7 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
     maxBatchSize: config.maxBatch,
     maxQueue: config.maxQueue,
     intraOpThreads: config.intraOpThreads,
+    device: config.device,
     prefillChunkTokens: config.prefillTokens,
     streamIntervalMs: config.streamIntervalMs,
     defaultMaxTokens: config.defaultMaxTokens,

@@ -7,9 +7,11 @@
  * dies, every generation of the model fails with `unavailable` and the model is not ready until
  * `worker-supervisor.ts` has a new worker serving.
  */
+
 import type { Logger } from "pino";
 import type { ModelSource } from "../models/model-source.js";
 import { BatchSlots } from "./batch-slots.js";
+import type { Device } from "./devices.js";
 import type { Generation, GenerationRequest, ModelDescription } from "./engine.js";
 import { EngineError } from "./engine-error.js";
 import type { EngineMetrics } from "./engine-metrics.js";
@@ -27,6 +29,7 @@ export interface ModelRunnerOptions {
   readonly maxBatchSize: number;
   readonly maxQueue: number;
   readonly intraOpThreads: number;
+  readonly device: Device;
   readonly defaultMaxTokens: number;
   readonly prefillChunkTokens: number;
   readonly streamIntervalMs: number;
@@ -95,6 +98,7 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
     modelDir: source.dir,
     variant: source.variant,
     intraOpThreads: options.intraOpThreads,
+    device: options.device,
     prefillChunkTokens: options.prefillChunkTokens,
     streamIntervalMs: options.streamIntervalMs,
     defaultMaxTokens: options.defaultMaxTokens,

@@ -2,6 +2,8 @@
  * @module The messages between the main thread and a model's worker thread. Only plain data
  * crosses: requests and cancellations in, token text and outcomes out.
  */
+
+import type { Device } from "./devices.js";
 import type { FinishReason, PromptInput, SamplingSettings, Usage } from "./engine.js";
 import type { EngineErrorCode } from "./engine-error.js";
 
@@ -10,6 +12,7 @@ export interface WorkerConfig {
   readonly modelDir: string;
   readonly variant: string | undefined;
   readonly intraOpThreads: number;
+  readonly device: Device;
   /** The most prompt tokens prefilled per decode turn, so prefills cannot starve decoding. */
   readonly prefillChunkTokens: number;
   /** The least time between two posts of text alone (`worker/outbox.ts` says why). */

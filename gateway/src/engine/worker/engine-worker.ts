@@ -44,6 +44,7 @@ async function start(): Promise<void> {
   const session = await createDecoderSession({
     graphPath: folder.graphPath,
     intraOpThreads: config.intraOpThreads,
+    device: config.device,
     config: folder.config,
   });
   const decoder = createBatchDecoder({
