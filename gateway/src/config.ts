@@ -23,6 +23,8 @@ export interface GatewayConfig extends GatewayServerConfig {
   readonly intraOpThreads: number | undefined;
   /** onnxruntime execution provider every model runs on. */
   readonly device: Device;
+  /** MiB of finished sequences' KV kept per model for prompts that start alike; undefined: the engine's. */
+  readonly prefixCacheMib: number | undefined;
   /** Prompt tokens prefilled per decode turn; undefined: the engine's default. */
   readonly prefillTokens: number | undefined;
   /** Least milliseconds between two token messages of a fast stream; undefined: the engine's. */
@@ -128,6 +130,12 @@ const specs = {
     env: ["PARLEY_DEVICE"],
     value: "NAME",
     help: `onnxruntime execution provider: ${devices.join(", ")} (default cpu; cuda needs onnxruntime-node's CUDA download, see the README)`,
+  },
+  "prefix-cache-mib": {
+    type: "string",
+    env: ["PARLEY_PREFIX_CACHE_MIB"],
+    value: "N",
+    help: "MiB of finished sequences' KV cache kept per model, so a prompt that starts like an earlier one (a chat's next turn) skips that prefill; 0 turns it off (default: the engine's, 256)",
   },
   "prefill-tokens": {
     type: "string",
@@ -337,6 +345,7 @@ export function parseConfig(argv: readonly string[], env: Env): CommandLine {
       maxBatch: integer("max-batch", 1),
       intraOpThreads: integer("intra-op-threads", 1),
       device,
+      prefixCacheMib: integer("prefix-cache-mib", 0),
       prefillTokens: integer("prefill-tokens", 1),
       streamIntervalMs: integer("stream-interval-ms", 0, 1000),
       defaultMaxTokens: integer("default-max-tokens", 1),

@@ -26,6 +26,11 @@ export interface EngineOptions {
   readonly intraOpThreads?: number;
   /** The execution provider every model runs on. @default "cpu" */
   readonly device?: Device;
+  /**
+   * Bytes of finished sequences' KV each model keeps, so a prompt that starts like an earlier
+   * one (a chat's next turn) skips that prefill. 0 turns it off. @default 256 MiB
+   */
+  readonly prefixCacheBytes?: number;
   /** Tokens generated when a request sets no max_tokens. @default 256 */
   readonly defaultMaxTokens?: number;
   /** Prompt tokens prefilled per decode turn, so prefills interleave with decoding. @default 128 */
@@ -79,6 +84,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         intraOpThreads: options.intraOpThreads ?? 1,
         device: options.device ?? "cpu",
         defaultMaxTokens: options.defaultMaxTokens ?? 256,
+        prefixCacheBytes: options.prefixCacheBytes ?? 256 * 1024 * 1024,
         prefillChunkTokens: options.prefillChunkTokens ?? 128,
         streamIntervalMs: options.streamIntervalMs ?? 1,
         creditWindow: options.creditWindow ?? 16,

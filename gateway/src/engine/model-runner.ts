@@ -31,6 +31,7 @@ export interface ModelRunnerOptions {
   readonly intraOpThreads: number;
   readonly device: Device;
   readonly defaultMaxTokens: number;
+  readonly prefixCacheBytes: number;
   readonly prefillChunkTokens: number;
   readonly streamIntervalMs: number;
   /** Events a generation may have buffered on the main thread before its worker pauses it. */
@@ -102,6 +103,7 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
     prefillChunkTokens: options.prefillChunkTokens,
     streamIntervalMs: options.streamIntervalMs,
     defaultMaxTokens: options.defaultMaxTokens,
+    prefixCacheBytes: options.prefixCacheBytes,
   };
   const tracked = new Map<number, Tracked>();
   const creditChunk = Math.max(1, Math.floor(options.creditWindow / 2));
@@ -194,11 +196,16 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
 
   function onMessage(message: FromWorker): void {
     if (message.type === "ready" || message.type === "load-failed") return;
+    if (message.type === "prefix-cache") {
+      metrics.prefixCacheBytes.set(labels, message.bytes);
+      return;
+    }
     const entry = tracked.get(message.id);
     if (entry === undefined) return;
     switch (message.type) {
       case "started":
         metrics.promptTokens.inc(labels, message.promptTokens);
+        metrics.prefixCacheHitTokens.inc(labels, message.cachedTokens);
         break;
       case "text":
         if (entry.cancelled) break;

@@ -18,6 +18,8 @@ export interface WorkerConfig {
   /** The least time between two posts of text alone (`worker/outbox.ts` says why). */
   readonly streamIntervalMs: number;
   readonly defaultMaxTokens: number;
+  /** Bytes of finished sequences' KV kept for prompts that start the same way; 0: none. */
+  readonly prefixCacheBytes: number;
 }
 
 /** A generation as the worker receives it. */
@@ -59,7 +61,15 @@ export type FromWorkerBatch = readonly FromWorker[];
 export type FromWorker =
   | { readonly type: "ready"; readonly facts: WorkerModelFacts }
   | { readonly type: "load-failed"; readonly message: string }
-  | { readonly type: "started"; readonly id: number; readonly promptTokens: number }
+  | {
+      readonly type: "started";
+      readonly id: number;
+      readonly promptTokens: number;
+      /** Prompt tokens whose KV came from the prefix cache instead of a prefill. */
+      readonly cachedTokens: number;
+    }
+  /** The prefix cache's size changed. */
+  | { readonly type: "prefix-cache"; readonly bytes: number; readonly entries: number }
   | {
       readonly type: "text";
       readonly id: number;
