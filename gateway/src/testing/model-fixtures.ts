@@ -7,16 +7,16 @@ import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import {
+  type DecoderModelOptions,
+  TINY_MODEL_OPTIONS,
+  writeDecoderModel,
+} from "@parley/model-builder";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { createEngine, type EngineOptions } from "../engine/create-engine.js";
 import type { Engine, GenerationEvent, GenerationRequest } from "../engine/engine.js";
 import { builtinModelDir } from "../models/builtin/builtin-model.js";
-import {
-  type DecoderModelOptions,
-  TINY_MODEL_OPTIONS,
-} from "../models/builtin/decoder-model-options.js";
-import { writeDecoderModel } from "../models/builtin/write-decoder-model.js";
 import type { ModelSource } from "../models/model-source.js";
 
 /** The repository root (this file runs from gateway/test-build/testing/). */

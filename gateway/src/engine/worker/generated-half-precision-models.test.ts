@@ -8,15 +8,15 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import * as ort from "onnxruntime-node";
-import { float16Bits, float16Tensor, float16ToFloat32 } from "../../engine/worker/float16.js";
-import { buildDecoderGraph } from "./decoder-graph.js";
 import {
+  buildDecoderGraph,
   type DecoderModelOptions,
   resolveDecoderModelOptions,
   TINY_MODEL_OPTIONS,
-} from "./decoder-model-options.js";
-import { writeDecoderModel } from "./write-decoder-model.js";
+  writeDecoderModel,
+} from "@parley/model-builder";
+import * as ort from "onnxruntime-node";
+import { float16Bits, float16Tensor, float16ToFloat32 } from "./float16.js";
 
 const PROMPT = [1, 70, 80, 90, 100, 110, 120, 130];
 
