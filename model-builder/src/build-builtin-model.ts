@@ -3,20 +3,23 @@
  * `node model-builder/dist/build-builtin-model.js --out DIR` writes the built-in model into DIR, and
  * `… --out DIR --hidden 512 --layers 8 --vocab 32000` writes a bigger one (for benchmarks), and
  * `--precision fp16` or `q4f16` (with `--zero-points`) a half-precision or 4-bit one.
- * Unset dimensions take the built-in model's values, or are derived from --hidden.
+ * Unset dimensions take the built-in model's values, or are derived from --hidden; weights are
+ * random unless `--weights corpus` (the built-in model's bigram weights) is given.
  */
 import { parseArgs } from "node:util";
 import { buildBuiltinModel } from "./build-builtin-model-folder.js";
 import {
   type DecoderModelOptions,
   type ModelPrecision,
+  type ModelWeightSource,
   modelPrecisions,
+  modelWeightSources,
 } from "./decoder-model-options.js";
 import { writeDecoderModel } from "./write-decoder-model.js";
 
 const USAGE = `usage: node build-builtin-model.js --out DIR [--hidden N] [--layers N] [--heads N]
   [--kv-heads N] [--intermediate N] [--vocab N] [--context N] [--seed N] [--external-data]
-  [--precision ${modelPrecisions.join("|")}] [--zero-points]
+  [--precision ${modelPrecisions.join("|")}] [--zero-points] [--weights ${modelWeightSources.join("|")}]
 Without other options, writes the built-in model (parley-tiny) into DIR.`;
 
 const dimensionFlags = {
@@ -62,6 +65,7 @@ async function main(argv: readonly string[]): Promise<void> {
       "external-data": { type: "boolean" },
       precision: { type: "string" },
       "zero-points": { type: "boolean" },
+      weights: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -82,6 +86,12 @@ async function main(argv: readonly string[]): Promise<void> {
     options.precision = values.precision as ModelPrecision;
   }
   if (values["zero-points"] === true) options.zeroPoints = true;
+  if (values.weights !== undefined) {
+    if (!(modelWeightSources as readonly string[]).includes(values.weights)) {
+      throw new RangeError(`--weights must be one of ${modelWeightSources.join(", ")}`);
+    }
+    options.weights = values.weights as ModelWeightSource;
+  }
   const custom = Object.keys(options).length > 0;
   const out = values.out;
   if (out === undefined) throw new RangeError("--out is required");
