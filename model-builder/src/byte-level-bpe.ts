@@ -89,13 +89,13 @@ export function learnMerges(options: LearnMergesOptions): Merge[] {
       if (total === 0) pairCounts.delete(key);
       else pairCounts.set(key, total);
       if (sign === 1) {
-        let holders = wordsWithPair.get(key);
-        if (holders === undefined) wordsWithPair.set(key, (holders = new Set()));
+        const holders = wordsWithPair.get(key) ?? new Set<number>();
         holders.add(index);
+        wordsWithPair.set(key, holders);
       }
     }
   };
-  words.forEach((_, index) => count(index, 1));
+  for (let index = 0; index < words.length; index++) count(index, 1);
 
   const merges: Merge[] = [];
   const known = new Set(BYTE_TO_CHAR);
