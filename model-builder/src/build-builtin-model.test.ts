@@ -44,6 +44,16 @@ describe("build-builtin-model command", () => {
     assert.match(second.stdout, /is up to date/);
   });
 
+  test("writes the built-in model, corpus weights and all, when given only --out", async () => {
+    const out = join(root, "builtin");
+    const result = await runCli(["--out", out]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^wrote .*hidden 64, 2 layers, 4\/2 heads, vocab 2048/);
+    const config = JSON.parse(await readFile(join(out, "config.json"), "utf8"));
+    assert.match(config.parley, /bigram model of a public-domain English text/);
+    assert.match(config.parley, /not a real language model/);
+  });
+
   test("refuses bad options with exit code 2 and a message", async () => {
     const cases: [string[], RegExp][] = [
       [["--hidden", "128"], /--out is required/],
