@@ -97,8 +97,10 @@ describe("sampling controls on the built-in model", () => {
   it("each penalty alone matches the reference too", async () => {
     for (const penalties of [
       { repetition: 1.8, frequency: 0, presence: 0 },
-      { repetition: 1, frequency: 1.5, presence: 0 },
-      { repetition: 1, frequency: 0, presence: 2 },
+      // Plain greedy output here never repeats a token, so only negative output penalties (which
+      // favour repeats) change it; a negative frequency penalty grows with every occurrence.
+      { repetition: 1, frequency: -1.5, presence: 0 },
+      { repetition: 1, frequency: 0, presence: -2 },
     ]) {
       const expected = await decodeWithoutCache(builtinSource(), prompt, steps, eos, (row, p, g) =>
         argmax(penalize(row, p, g, penalties)),
