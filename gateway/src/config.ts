@@ -36,6 +36,12 @@ export interface GatewayConfig extends GatewayServerConfig {
   readonly logLevel: LevelWithSilent;
   /** Never reach the Hugging Face hub: `hf:` models must already be in the cache. */
   readonly offline: boolean;
+  /** Bearer key for `openai:` upstreams whose spec carries none. */
+  readonly upstreamApiKey: string | undefined;
+  /** How long an `openai:` upstream may send nothing; undefined: the engine's default. */
+  readonly upstreamTimeoutMs: number | undefined;
+  /** Where traces go over OTLP/HTTP; undefined: no tracing. */
+  readonly otlpEndpoint: string | undefined;
 }
 
 /** What the command line asks for. */
@@ -99,7 +105,25 @@ const specs = {
     multiple: true,
     env: ["PARLEY_MODEL"],
     value: "SPEC",
-    help: "a model folder, hf:org/name[@revision] or builtin (repeatable; the first is the default; default builtin)",
+    help: "a model folder, hf:org/name[@revision], builtin, or openai:BASE-URL#REMOTE-MODEL to forward to a server with an OpenAI-compatible API (vLLM, TGI, Ollama, llama.cpp), e.g. openai:http://gpu-1:8000/v1#meta-llama/Llama-3.1-8B-Instruct (repeatable; the first is the default; default builtin)",
+  },
+  "upstream-api-key": {
+    type: "string",
+    env: ["PARLEY_UPSTREAM_API_KEY"],
+    value: "KEY",
+    help: "bearer key sent to openai: upstreams whose URL carries none (https://:KEY@host/v1 does); never logged",
+  },
+  "upstream-timeout-ms": {
+    type: "string",
+    env: ["PARLEY_UPSTREAM_TIMEOUT_MS"],
+    value: "MS",
+    help: "an openai: upstream that sends nothing for MS (no response headers, or no bytes mid-stream) fails the call with deadline_exceeded (default 60000)",
+  },
+  "otlp-endpoint": {
+    type: "string",
+    env: ["PARLEY_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"],
+    value: "URL",
+    help: "export a trace of every call (spans for the call, queue, prefill and decode) over OTLP/HTTP protobuf to URL, e.g. http://collector:4318 (/v1/traces is added); default: no tracing",
   },
   "max-queue": {
     type: "string",
@@ -310,6 +334,12 @@ export function parseConfig(argv: readonly string[], env: Env): CommandLine {
     throw new ConfigError(`--log-level must be one of ${logLevels.join(", ")}, got "${logLevel}"`);
   }
   const models = list("model") ?? [];
+  const otlpEndpoint = text("otlp-endpoint");
+  if (otlpEndpoint !== undefined && !isHttpUrl(otlpEndpoint)) {
+    throw new ConfigError(
+      `--otlp-endpoint must be an http:// or https:// URL such as http://collector:4318, got "${otlpEndpoint}"`,
+    );
+  }
 
   return {
     kind: "run",
@@ -333,6 +363,9 @@ export function parseConfig(argv: readonly string[], env: Env): CommandLine {
       shutdownGraceMs: integer("shutdown-grace-ms", 0) ?? 25_000,
       logLevel,
       offline: flag("offline"),
+      upstreamApiKey: text("upstream-api-key"),
+      upstreamTimeoutMs: integer("upstream-timeout-ms", 1),
+      otlpEndpoint,
       webRoot: text("web-root") ?? defaultWebRoot,
     },
   };
@@ -342,6 +375,15 @@ function isOrigin(value: string): boolean {
   try {
     const url = new URL(value);
     return (url.protocol === "http:" || url.protocol === "https:") && url.origin === value;
+  } catch {
+    return false;
+  }
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const { protocol } = new URL(value);
+    return protocol === "http:" || protocol === "https:";
   } catch {
     return false;
   }

@@ -10,6 +10,8 @@ import type { Engine } from "./engine/engine.js";
 import { lowerHelperThreadsPriority } from "./engine/thread-priority.js";
 import type { ModelSource } from "./models/model-source.js";
 import { resolveModelSource } from "./models/resolve-model-source.js";
+import type { CallTracer } from "./observability/call-tracer.js";
+import { gatewayVersion } from "./observability/gateway-version.js";
 import { createLogger } from "./observability/logger.js";
 import { createMetricsRegistry } from "./observability/metrics-registry.js";
 import { createGatewayServer, type GatewayServer } from "./server/create-gateway-server.js";
@@ -63,7 +65,8 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
   });
   // After the model workers exist: they lower themselves; this lowers V8's and libuv's helpers.
   lowerHelperThreadsPriority();
-  const server = createGatewayServer({ engine, config, metrics, logger });
+  const tracer = await startTracer(config, logger);
+  const server = createGatewayServer({ engine, config, metrics, logger, tracer });
   const { port, host } = await server.listen();
   const authority = `${host.includes(":") ? `[${host}]` : host}:${port}`;
   logger.info(
@@ -74,13 +77,28 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
     },
     `Parley is listening on http://${authority}`,
   );
-  handleSignals(server, engine, config.shutdownGraceMs, logger);
+  handleSignals(server, engine, tracer, config.shutdownGraceMs, logger);
+}
+
+/** The OTLP tracer when `--otlp-endpoint` is set; the SDK is not even loaded otherwise. */
+async function startTracer(config: GatewayConfig, logger: Logger): Promise<CallTracer | undefined> {
+  if (config.otlpEndpoint === undefined) return undefined;
+  const { createOtlpCallTracer, otlpTracesUrl } = await import(
+    "./observability/otlp-call-tracer.js"
+  );
+  logger.info({ url: otlpTracesUrl(config.otlpEndpoint) }, "exporting traces over OTLP/HTTP");
+  return createOtlpCallTracer({
+    endpoint: config.otlpEndpoint,
+    serviceName: process.env.OTEL_SERVICE_NAME ?? "parley",
+    serviceVersion: gatewayVersion(),
+  });
 }
 
 /** The first SIGTERM/SIGINT drains and exits 0; a second one exits at once with 1. */
 function handleSignals(
   server: GatewayServer,
   engine: Engine,
+  tracer: CallTracer | undefined,
   graceMs: number,
   logger: Logger,
 ): void {
@@ -92,16 +110,18 @@ function handleSignals(
     }
     stopping = true;
     logger.info({ signal, graceMs }, "shutting down");
-    Promise.all([server.close(graceMs), engine.close(graceMs)]).then(
-      () => {
-        logger.info("shut down");
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, "shutdown failed");
-        process.exit(1);
-      },
-    );
+    Promise.all([server.close(graceMs), engine.close(graceMs)])
+      .then(() => tracer?.shutdown())
+      .then(
+        () => {
+          logger.info("shut down");
+          process.exit(0);
+        },
+        (error: unknown) => {
+          logger.error({ err: error }, "shutdown failed");
+          process.exit(1);
+        },
+      );
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);

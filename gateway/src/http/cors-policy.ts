@@ -31,8 +31,9 @@ export function createCorsPolicy(options: CorsPolicyOptions): CorsPolicy {
   const middleware = cors({
     origin: options.origins.includes("*") ? "*" : [...options.origins],
     methods: [...connectCors.allowedMethods],
-    allowedHeaders: [...connectCors.allowedHeaders],
-    exposedHeaders: [...connectCors.exposedHeaders],
+    // Request ids and W3C trace context travel from a browser too (rpc/request-id.ts).
+    allowedHeaders: [...connectCors.allowedHeaders, "X-Request-Id", "Traceparent", "Tracestate"],
+    exposedHeaders: [...connectCors.exposedHeaders, "X-Request-Id"],
     maxAge: preflightMaxAgeSeconds,
   });
   return (request, response) => {

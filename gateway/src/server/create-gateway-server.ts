@@ -28,7 +28,7 @@ import { createSniffingListener } from "../http/create-sniffing-listener.js";
 import { createMetricsEndpoint } from "../http/metrics-endpoint.js";
 import type { NodeRequest, NodeResponse } from "../http/node-http.js";
 import { createStaticFiles } from "../http/static-files.js";
-import { createEventLoopDelayMetric } from "../observability/event-loop-delay.js";
+import type { CallTracer } from "../observability/call-tracer.js";
 import { createRpcMetrics } from "../observability/rpc-metrics.js";
 import { createRpcHandler, type RpcHandler } from "../rpc/create-rpc-handler.js";
 import { rpcService } from "../rpc/rpc-service.js";
@@ -57,9 +57,11 @@ export interface GatewayServerConfig {
 export interface GatewayServerOptions {
   readonly engine: Engine;
   readonly config: GatewayServerConfig;
-  /** The registry `/metrics` exposes; the server adds its RPC and event-loop metrics to it. */
+  /** The registry `/metrics` exposes; the server adds its RPC metrics to it. */
   readonly metrics: Registry;
   readonly logger: Logger;
+  /** Records every call as a trace; absent: no tracing. */
+  readonly tracer?: CallTracer | undefined;
 }
 
 /** A gateway server: listen once, close once. */
@@ -104,8 +106,8 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
     shutdownSignal: shutdown.signal,
     metrics: createRpcMetrics(options.metrics),
     logger,
+    tracer: options.tracer,
   });
-  const eventLoopDelay = createEventLoopDelayMetric({ registry: options.metrics });
   const corsPolicy = createCorsPolicy({ origins: config.corsOrigins });
   const metricsEndpoint = createMetricsEndpoint(options.metrics);
   const staticFiles = createStaticFiles({ root: config.webRoot });
@@ -224,7 +226,6 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
             socket.destroy();
           }
         }
-        eventLoopDelay.stop();
         await listenerClosed;
       })();
       return closing;

@@ -17,9 +17,11 @@ import type {
   Engine,
   FinishReason as EngineFinishReason,
   Generation,
+  GenerationEvent,
   GenerationRequest,
   Usage,
 } from "../engine/engine.js";
+import { callReportKey } from "../observability/call-report.js";
 import { toConnectError } from "./errors.js";
 import { validateGenerateRequest } from "./validate-request.js";
 
@@ -49,14 +51,29 @@ export function createInferenceService(
     }
   }
 
+  /** Hands the generation to the call's log line and trace, however it ended. */
+  function report(context: HandlerContext, generation: Generation, finished?: Finished): void {
+    const call = context.values.get(callReportKey);
+    if (call === undefined) return;
+    call.generation = {
+      model: generation.model,
+      promptTokens: finished?.usage.promptTokens,
+      completionTokens: finished?.usage.completionTokens,
+      finishReason: finished?.finishReason,
+      timings: generation.timings,
+    };
+  }
+
   return {
     async generate(request, context): Promise<MessageInitShape<typeof GenerateResponseSchema>> {
       const generation = start(validateGenerateRequest(request), context);
       const pieces: string[] = [];
+      let finished: Finished | undefined;
       try {
         for await (const event of generation) {
           pieces.push(event.text);
           if (event.type === "finished") {
+            finished = event;
             return {
               model: generation.model,
               text: pieces.join(""),
@@ -67,6 +84,8 @@ export function createInferenceService(
         }
       } catch (error) {
         throw toConnectError(error, context.signal);
+      } finally {
+        report(context, generation, finished);
       }
       throw toConnectError(new Error("the generation ended without a finished event"));
     },
@@ -78,12 +97,14 @@ export function createInferenceService(
       const generation = start(validateGenerateRequest(request), context);
       // The request is admitted: this first message makes connect-node send the response headers
       // now, so clients and proxies see the stream open before prefill is done.
-      yield { model: generation.model };
+      let finished: Finished | undefined;
       try {
+        yield { model: generation.model };
         for await (const event of generation) {
           if (event.type === "text") {
             yield { text: event.text, tokenIds: [...event.tokenIds] };
           } else {
+            finished = event;
             yield {
               text: event.text,
               tokenIds: [...event.tokenIds],
@@ -95,6 +116,8 @@ export function createInferenceService(
         }
       } catch (error) {
         throw toConnectError(error, context.signal);
+      } finally {
+        report(context, generation, finished);
       }
       throw toConnectError(new Error("the generation ended without a finished event"));
     },
@@ -114,6 +137,8 @@ export function createInferenceService(
     },
   };
 }
+
+type Finished = Extract<GenerationEvent, { type: "finished" }>;
 
 function toUsage(usage: Usage): MessageInitShape<typeof UsageSchema> {
   return { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens };

@@ -46,10 +46,13 @@ async function start(): Promise<void> {
     intraOpThreads: config.intraOpThreads,
     config: folder.config,
   });
+  const kvPositions = new BigInt64Array(config.kvPositions);
+  Atomics.store(kvPositions, 0, 0n); // a replacement worker starts from what its predecessor left
   const decoder = createBatchDecoder({
     session,
     prefillChunkTokens: config.prefillChunkTokens,
     post,
+    kvPositions,
   });
   const eosTokenIds = new Set(folder.eosTokenIds);
 
@@ -118,6 +121,11 @@ async function start(): Promise<void> {
       hasChatTemplate: folder.chatTemplate !== undefined,
       vocabSize: folder.vocabSize ?? session.vocabSize,
       dtype: session.layout.dtype,
+      kvBytesPerPosition:
+        session.layout.tensors *
+        session.layout.kvHeads *
+        session.layout.headDim *
+        (session.layout.dtype === "float16" ? 2 : 4),
     },
   });
   await decoder.run();
