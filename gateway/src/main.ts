@@ -8,8 +8,9 @@ import { ConfigError, type GatewayConfig, parseConfig } from "./config.js";
 import { createEngine } from "./engine/create-engine.js";
 import type { Engine } from "./engine/engine.js";
 import { lowerHelperThreadsPriority } from "./engine/thread-priority.js";
-import type { ModelSource } from "./models/model-source.js";
+import type { AnyModelSource } from "./models/model-source.js";
 import { resolveModelSource } from "./models/resolve-model-source.js";
+import { redactModelSpec } from "./models/sources/openai-upstream-source.js";
 import type { CallTracer } from "./observability/call-tracer.js";
 import { gatewayVersion } from "./observability/gateway-version.js";
 import { createLogger } from "./observability/logger.js";
@@ -44,10 +45,15 @@ async function main(): Promise<void> {
 
 async function start(config: GatewayConfig, logger: Logger): Promise<void> {
   const metrics = createMetricsRegistry();
-  const models: ModelSource[] = [];
+  const models: AnyModelSource[] = [];
   for (const spec of config.models) {
-    logger.info({ model: spec }, "resolving model");
-    models.push(await resolveModelSource(spec, { offline: config.offline }));
+    logger.info({ model: redactModelSpec(spec) }, "resolving model");
+    models.push(
+      await resolveModelSource(spec, {
+        offline: config.offline,
+        upstreamApiKey: config.upstreamApiKey,
+      }),
+    );
   }
   const engine = await createEngine({
     models,
@@ -62,6 +68,7 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
     parkAfterMs: config.parkAfterMs,
     maxParked: config.maxParked,
     parkTimeoutMs: config.parkTimeoutMs,
+    upstreamTimeoutMs: config.upstreamTimeoutMs,
   });
   // After the model workers exist: they lower themselves; this lowers V8's and libuv's helpers.
   lowerHelperThreadsPriority();

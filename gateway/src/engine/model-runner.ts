@@ -9,6 +9,7 @@
  */
 import type { Logger } from "pino";
 import type { ModelSource } from "../models/model-source.js";
+import { abortError } from "./abort-error.js";
 import { BatchSlots } from "./batch-slots.js";
 import type { Generation, GenerationRequest, ModelDescription, Usage } from "./engine.js";
 import { EngineError } from "./engine-error.js";
@@ -80,19 +81,6 @@ interface Tracked {
    */
   workerCredits: number;
   readonly detach: () => void;
-}
-
-/** Maps an abort reason to the error the caller's generator throws. */
-function abortError(reason: unknown): EngineError {
-  const timedOut =
-    typeof reason === "object" &&
-    reason !== null &&
-    (reason as { name?: unknown }).name === "TimeoutError";
-  return timedOut
-    ? new EngineError("deadline_exceeded", "the deadline passed during generation", {
-        cause: reason,
-      })
-    : new EngineError("cancelled", "the caller cancelled the generation", { cause: reason });
 }
 
 /** Starts a model's worker and resolves once the model is loaded. */
