@@ -31,7 +31,8 @@ export function createCorsPolicy(options: CorsPolicyOptions): CorsPolicy {
   const middleware = cors({
     origin: options.origins.includes("*") ? "*" : [...options.origins],
     methods: [...connectCors.allowedMethods],
-    allowedHeaders: [...connectCors.allowedHeaders],
+    // Authorization: the API key, on Connect, gRPC-Web and /v1 calls alike.
+    allowedHeaders: [...connectCors.allowedHeaders, "Authorization"],
     exposedHeaders: [...connectCors.exposedHeaders],
     maxAge: preflightMaxAgeSeconds,
   });
