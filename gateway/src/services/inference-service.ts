@@ -33,10 +33,13 @@ const finishReasons: Readonly<Record<EngineFinishReason, FinishReason>> = {
   context_length: FinishReason.CONTEXT_LENGTH,
 };
 
-/** Creates the service implementation to register on a Connect router. */
+/**
+ * Creates the service implementation to register on a Connect router. Tokenize and Detokenize
+ * are not implemented yet, so the router answers them with unimplemented.
+ */
 export function createInferenceService(
   options: InferenceServiceOptions,
-): ServiceImpl<typeof InferenceService> {
+): Omit<ServiceImpl<typeof InferenceService>, "tokenize" | "detokenize"> {
   const generation = createGenerationService(options.engine);
 
   return {
