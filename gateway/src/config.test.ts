@@ -76,6 +76,13 @@ describe("parseConfig", () => {
       "--offline",
       "--web-root",
       "/srv/web",
+      "--api-key",
+      "ci:k3y-ci.1",
+      "--api-key",
+      "bare~key+/=",
+      "--api-key-file",
+      "/etc/parley/keys",
+      "--protect-metrics",
     ]);
     assert.deepEqual(parsed, {
       port: 9000,
@@ -98,7 +105,30 @@ describe("parseConfig", () => {
       logLevel: "debug",
       offline: true,
       webRoot: "/srv/web",
+      apiKeys: [
+        { name: "ci", key: "k3y-ci.1" },
+        { name: "api-key-2", key: "bare~key+/=" },
+      ],
+      apiKeyFile: "/etc/parley/keys",
+      protectMetrics: true,
     });
+  });
+
+  it("refuses API keys a Bearer header cannot carry, repeated ones, and --protect-metrics alone", () => {
+    for (const [args, message] of [
+      [["--api-key", "has space"], /--api-key line 1: a key holds only/],
+      [["--api-key", "a:k1", "--api-key", "a:k2"], /name "a" is used twice/],
+      [["--api-key", "x:same", "--api-key", "y:same"], /named "y" repeats another/],
+      [["--api-key", "bad name!:key"], /a key name holds/],
+      [["--protect-metrics"], /--protect-metrics needs --api-key/],
+    ] as const) {
+      assert.throws(() => parseConfig(args, {}), (error) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, message);
+        assert.ok(!error.message.includes("same") && !error.message.includes("has space"));
+        return true;
+      });
+    }
   });
 
   it("reads the environment, with flags winning", () => {

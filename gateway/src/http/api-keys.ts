@@ -29,10 +29,15 @@ const namePattern = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /**
  * Reads keys, one per line: `KEY` or `NAME:KEY` (a key cannot hold ":", so this is unambiguous).
- * Blank lines and lines starting with "#" are skipped. An unnamed key is called
- * `${unnamedPrefix}${line}`. Throws {@link ApiKeyError} naming the line, never the key.
+ * Blank lines and lines starting with "#" are skipped. An unnamed key is called what
+ * `unnamed(line number)` returns (`key-3` for line 3 by default). Throws {@link ApiKeyError}
+ * naming the line, never the key.
  */
-export function parseApiKeys(text: string, source: string, unnamedPrefix = "key-"): ApiKey[] {
+export function parseApiKeys(
+  text: string,
+  source: string,
+  unnamed: (line: number) => string = (line) => `key-${line}`,
+): ApiKey[] {
   const keys: ApiKey[] = [];
   text.split(/\r?\n/).forEach((raw, index) => {
     const line = raw.trim();
@@ -40,7 +45,7 @@ export function parseApiKeys(text: string, source: string, unnamedPrefix = "key-
       return;
     }
     const colon = line.indexOf(":");
-    const name = colon === -1 ? `${unnamedPrefix}${index + 1}` : line.slice(0, colon).trim();
+    const name = colon === -1 ? unnamed(index + 1) : line.slice(0, colon).trim();
     const key = colon === -1 ? line : line.slice(colon + 1).trim();
     if (!namePattern.test(name)) {
       throw new ApiKeyError(
@@ -72,7 +77,7 @@ export function checkDistinct(keys: readonly ApiKey[]): void {
 
 /** Options of {@link createApiKeyGuard}. */
 export interface ApiKeyGuardOptions {
-  /** The accepted keys; none turns authentication off. */
+  /** The accepted keys; with none, every protected route is refused (no key can be right). */
   readonly keys: readonly ApiKey[];
   /** Whether `/metrics` needs a key too. */
   readonly protectMetrics: boolean;
@@ -145,7 +150,7 @@ export function createApiKeyGuard(options: ApiKeyGuardOptions): ApiKeyGuard {
   };
 
   const needsKey = (method: string | undefined, path: string): boolean => {
-    if (digests.length === 0 || openPaths.has(path) || path.startsWith(healthPrefix)) {
+    if (openPaths.has(path) || path.startsWith(healthPrefix)) {
       return false;
     }
     if (path === "/metrics") {
@@ -203,8 +208,9 @@ function sha256(text: string): Buffer {
 }
 
 /**
- * The `unauthenticated` answer in the request's protocol: gRPC and gRPC-Web as a trailers-only
- * response (HTTP 200, grpc-status 16), `/v1` as OpenAI's error object with 401, Connect and the
+ * The `unauthenticated` answer in the request's protocol: gRPC-Web as a trailers-only response
+ * (HTTP 200, grpc-status 16 in the headers), gRPC with no message and grpc-status 16 in the
+ * trailers, `/v1` as OpenAI's error object with 401, Connect and the
  * rest as Connect's error JSON with 401 (what Connect maps `unauthenticated` to).
  */
 function writeUnauthenticated(
@@ -213,12 +219,18 @@ function writeUnauthenticated(
   response: NodeResponse,
 ): void {
   const type = contentType ?? "";
+  // The message is printable ASCII without "%": gRPC's percent-encoding leaves it as it is.
+  const status = { "grpc-status": "16", "grpc-message": message };
+  if (type.startsWith("application/grpc-web")) {
+    // gRPC-Web's trailers-only form: the status in the headers, no body.
+    writeHead(response, 200, { "content-type": type, ...status });
+    response.end();
+    return;
+  }
   if (type.startsWith("application/grpc")) {
-    writeHead(response, 200, {
-      "content-type": type,
-      "grpc-status": "16",
-      "grpc-message": encodeURIComponent(message),
-    });
+    // HTTP/2 trailers: Node's compatibility API cannot end the stream on the headers frame.
+    writeHead(response, 200, { "content-type": type });
+    response.addTrailers(status);
     response.end();
     return;
   }

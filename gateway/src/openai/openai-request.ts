@@ -64,6 +64,8 @@ export function parseOpenAiRequest(route: OpenAiRoute, body: unknown): OpenAiReq
   }
   const topK = optional(json, "top_k", isInteger, "an integer");
   const stop = stopStrings(json);
+  const stopTokenIds = optional(json, "stop_token_ids", isIntegerArray, "an array of integers");
+  const { logprobs, topLogprobs } = logprobFields(route, json);
 
   const generate = create(GenerateRequestSchema, {
     model,
@@ -75,9 +77,45 @@ export function parseOpenAiRequest(route: OpenAiRoute, body: unknown): OpenAiReq
     topK: topK === undefined ? undefined : topK === -1 ? 0 : uint32("top_k", topK),
     seed: seed === undefined ? undefined : BigInt(seed),
     stop,
+    presencePenalty: optional(json, "presence_penalty", isNumber, "a number"),
+    frequencyPenalty: optional(json, "frequency_penalty", isNumber, "a number"),
+    repetitionPenalty: optional(json, "repetition_penalty", isNumber, "a number"),
+    minP: optional(json, "min_p", isNumber, "a number"),
+    stopTokenIds: stopTokenIds?.map((id) => uint32("stop_token_ids", id)) ?? [],
+    logprobs,
+    topLogprobs,
   });
   return { route, generate, stream, includeUsage, model };
 }
+
+/**
+ * Chat takes `logprobs: bool` and `top_logprobs: N`; completions take `logprobs: N` (the
+ * alternatives per position, up to 5 in OpenAI's legacy API), which means both at once.
+ */
+function logprobFields(
+  route: OpenAiRoute,
+  json: Json,
+): { logprobs: boolean; topLogprobs: number | undefined } {
+  if (route === "chat") {
+    const logprobs = optional(json, "logprobs", isBoolean, "a boolean") ?? false;
+    const top = optional(json, "top_logprobs", isInteger, "an integer");
+    if (top !== undefined && !logprobs) {
+      throw invalid("top_logprobs", "top_logprobs requires logprobs to be true");
+    }
+    return { logprobs, topLogprobs: top === undefined ? undefined : uint32("top_logprobs", top) };
+  }
+  const top = optional(json, "logprobs", isInteger, "an integer");
+  if (top === undefined) {
+    return { logprobs: false, topLogprobs: undefined };
+  }
+  if (top < 0 || top > maxCompletionLogprobs) {
+    throw invalid("logprobs", `logprobs must be in [0, ${maxCompletionLogprobs}], got ${top}`);
+  }
+  return { logprobs: true, topLogprobs: top };
+}
+
+/** OpenAI's bound for the legacy completions' `logprobs`. */
+const maxCompletionLogprobs = 5;
 
 function chatMessages(json: Json): { role: string; content: string }[] {
   const messages = json.messages;
@@ -204,6 +242,10 @@ function isNumber(value: unknown): value is number {
 /** A whole number JavaScript holds exactly. */
 function isInteger(value: unknown): value is number {
   return typeof value === "number" && Number.isSafeInteger(value);
+}
+
+function isIntegerArray(value: unknown): value is number[] {
+  return Array.isArray(value) && value.every(isInteger);
 }
 
 function isObject(value: unknown): value is Json {
