@@ -6,6 +6,7 @@
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { LevelWithSilent } from "pino";
+import { type ApiKey, ApiKeyError, checkDistinct, parseApiKeys } from "./http/api-keys.js";
 import { logLevels } from "./observability/logger.js";
 import type { GatewayServerConfig } from "./server/create-gateway-server.js";
 
@@ -42,6 +43,12 @@ export interface GatewayConfig extends GatewayServerConfig {
   readonly upstreamTimeoutMs: number | undefined;
   /** Where traces go over OTLP/HTTP; undefined: no tracing. */
   readonly otlpEndpoint: string | undefined;
+  /** Keys given with --api-key. */
+  readonly apiKeys: readonly ApiKey[];
+  /** A file of keys, read at start and on SIGHUP. */
+  readonly apiKeyFile: string | undefined;
+  /** Whether /metrics needs a key too. */
+  readonly protectMetrics: boolean;
 }
 
 /** What the command line asks for. */
@@ -79,7 +86,7 @@ const specs = {
     type: "string",
     env: ["PARLEY_HOST"],
     value: "ADDR",
-    help: "address to bind (default 127.0.0.1: Parley has no auth, so it is not exposed unless asked; use 0.0.0.0 in a container)",
+    help: "address to bind (default 127.0.0.1: without --api-key nothing is authenticated, so it is not exposed unless asked; use 0.0.0.0 in a container)",
   },
   "tls-cert": {
     type: "string",
@@ -208,6 +215,24 @@ const specs = {
     env: ["PARLEY_OFFLINE", "HF_HUB_OFFLINE"],
     help: "never contact the Hugging Face hub; hf: models must be cached",
   },
+  "api-key": {
+    type: "string",
+    multiple: true,
+    env: ["PARLEY_API_KEY"],
+    value: "[NAME:]KEY",
+    help: "a key that calls on every protocol must send as Authorization: Bearer KEY; NAME labels its usage in /metrics (repeatable; default none: no authentication)",
+  },
+  "api-key-file": {
+    type: "string",
+    env: ["PARLEY_API_KEY_FILE"],
+    value: "FILE",
+    help: "keys, one [NAME:]KEY per line (# comments), added to --api-key; re-read on SIGHUP",
+  },
+  "protect-metrics": {
+    type: "boolean",
+    env: ["PARLEY_PROTECT_METRICS"],
+    help: "/metrics needs a key too (health checks and the web client's files never do)",
+  },
   "web-root": {
     type: "string",
     env: ["PARLEY_WEB_ROOT"],
@@ -232,8 +257,9 @@ export function usage(): string {
   return [
     "Usage: parley [options]",
     "",
-    "Serves inference.v1.InferenceService over gRPC, gRPC-Web and Connect, the web client and",
-    "/metrics, all on one port (HTTP/1.1, HTTP/2 cleartext and, with a certificate, TLS).",
+    "Serves inference.v1.InferenceService over gRPC, gRPC-Web and Connect, an OpenAI-compatible",
+    "API under /v1, the web client and /metrics, all on one port (HTTP/1.1, HTTP/2 cleartext and,",
+    "with a certificate, TLS).",
     "",
     "Options:",
     ...lines,
@@ -340,6 +366,20 @@ export function parseConfig(argv: readonly string[], env: Env): CommandLine {
       `--otlp-endpoint must be an http:// or https:// URL such as http://collector:4318, got "${otlpEndpoint}"`,
     );
   }
+  let apiKeys: ApiKey[];
+  try {
+    apiKeys = (list("api-key") ?? []).flatMap((value, index) =>
+      parseApiKeys(value, "--api-key", () => `api-key-${index + 1}`),
+    );
+    checkDistinct(apiKeys);
+  } catch (error) {
+    throw new ConfigError(error instanceof ApiKeyError ? error.message : String(error));
+  }
+  const apiKeyFile = text("api-key-file");
+  const protectMetrics = flag("protect-metrics");
+  if (protectMetrics && apiKeys.length === 0 && apiKeyFile === undefined) {
+    throw new ConfigError("--protect-metrics needs --api-key or --api-key-file");
+  }
 
   return {
     kind: "run",
@@ -367,6 +407,9 @@ export function parseConfig(argv: readonly string[], env: Env): CommandLine {
       upstreamTimeoutMs: integer("upstream-timeout-ms", 1),
       otlpEndpoint,
       webRoot: text("web-root") ?? defaultWebRoot,
+      apiKeys,
+      apiKeyFile,
+      protectMetrics,
     },
   };
 }

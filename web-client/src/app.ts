@@ -24,6 +24,7 @@ import {
   protocols,
 } from "./protocol-transport.js";
 import { onRendererUpgrade } from "./render-markdown.js";
+import { createApiKeyStore } from "./api-key-store.js";
 import { createSafeStorage } from "./safe-storage.js";
 import { createSettingsPanel } from "./settings-panel.js";
 import { createSettingsStore, type Mode } from "./settings-store.js";
@@ -41,6 +42,7 @@ export function createApp(options: AppOptions): void {
   const { document, window } = options;
   const storage = createSafeStorage(() => window.localStorage);
   const settings = createSettingsStore({ storage });
+  const apiKey = createApiKeyStore(createSafeStorage(() => window.sessionStorage));
   const library = createConversationLibrary({ storage });
   let conversation = library.current();
   const gateway = () =>
@@ -50,7 +52,10 @@ export function createApp(options: AppOptions): void {
       saved: settings.get().gatewayUrl,
     });
   const client = (protocol: Protocol): Client<typeof InferenceService> =>
-    createClient(InferenceService, createProtocolTransport({ protocol, baseUrl: gateway().url }));
+    createClient(
+      InferenceService,
+      createProtocolTransport({ protocol, baseUrl: gateway().url, apiKey: apiKey.get }),
+    );
   const describe = (error: unknown, protocol: Protocol) =>
     describeError(error, {
       gatewayUrl: gateway().url,
@@ -120,6 +125,7 @@ export function createApp(options: AppOptions): void {
     dialog: byId(document, "settings", HTMLDialogElement),
     openButton: byId(document, "open-settings", HTMLButtonElement),
     store: settings,
+    apiKey,
     gateway,
     onGatewayChange: () => void loadModels(),
   });

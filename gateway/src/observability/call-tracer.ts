@@ -9,7 +9,7 @@ import type { CallGeneration } from "./call-report.js";
 export interface TracedCall {
   /** The procedure, e.g. "inference.v1.InferenceService/GenerateStream". */
   readonly method: string;
-  /** "grpc", "grpc_web" or "connect". */
+  /** "grpc", "grpc_web", "connect" or "openai" (the `/v1` routes). */
   readonly protocol: string;
   readonly requestId: string;
   /** The client's W3C trace context headers, if it sent them. */

@@ -73,16 +73,20 @@ export function createOtlpCallTracer(options: OtlpCallTracerOptions): CallTracer
         call.traceparent === undefined
           ? ROOT_CONTEXT
           : propagator.extract(ROOT_CONTEXT, carrier, defaultTextMapGetter);
-      const [service, method] = call.method.split("/", 2);
       const { generation } = call;
       const attributes: Attributes = {
-        "rpc.system": call.protocol === "grpc" ? "grpc" : "connect_rpc",
-        "rpc.service": service,
-        "rpc.method": method,
         "parley.protocol": call.protocol,
         "parley.request_id": call.requestId,
         "parley.code": call.code,
       };
+      if (call.protocol === "openai") {
+        attributes["http.route"] = `/${call.method}`;
+      } else {
+        const [service, method] = call.method.split("/", 2);
+        attributes["rpc.system"] = call.protocol === "grpc" ? "grpc" : "connect_rpc";
+        attributes["rpc.service"] = service;
+        attributes["rpc.method"] = method;
+      }
       if (generation !== undefined) {
         attributes["gen_ai.request.model"] = generation.model;
         if (generation.promptTokens !== undefined) {

@@ -33,6 +33,18 @@ async function scrape(base: string): Promise<Map<string, number>> {
   return samples;
 }
 
+/** Scrapes until `done` holds (the test's timeout bounds the wait). */
+async function scrapeUntil(
+  base: string,
+  done: (samples: Map<string, number>) => boolean,
+): Promise<Map<string, number>> {
+  for (;;) {
+    const samples = await scrape(base);
+    if (done(samples)) return samples;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 function sample(samples: Map<string, number>, key: string): number {
   const value = samples.get(key);
   assert.ok(value !== undefined, `no sample ${key}`);
@@ -124,8 +136,11 @@ describe("operator metrics on a real gateway", () => {
     // Keys and values, float32.
     const bytesPerPosition =
       config.num_hidden_layers * 2 * config.num_key_value_heads * config.head_dim * 4;
-    const idle = await scrape(gateway.base);
-    assert.equal(sample(idle, `parley_kv_cache_bytes${model}`), 0);
+    // The worker frees the last generation's cache as it goes idle, a moment after its end.
+    const idle = await scrapeUntil(
+      gateway.base,
+      (s) => s.get(`parley_kv_cache_bytes${model}`) === 0,
+    );
     assert.equal(sample(idle, `parley_kv_cache_usage_ratio${model}`), 0);
 
     const abort = new AbortController();
@@ -148,10 +163,6 @@ describe("operator metrics on a real gateway", () => {
 
     abort.abort();
     await messages.next().catch(() => undefined);
-    for (;;) {
-      const after = await scrape(gateway.base);
-      if (sample(after, `parley_kv_cache_bytes${model}`) === 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await scrapeUntil(gateway.base, (s) => s.get(`parley_kv_cache_bytes${model}`) === 0);
   });
 });

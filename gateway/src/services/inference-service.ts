@@ -1,11 +1,12 @@
 /**
- * @module The `inference.v1.InferenceService` handlers: validate a request, make one engine call,
- * and turn its events into response messages. The stream handler is an async generator over the
+ * @module The `inference.v1.InferenceService` handlers: an adapter from Protobuf messages onto
+ * `generation-service.ts` (validation, the one engine call, the errors table), which the OpenAI
+ * routes share. The stream handler is an async generator over the
  * engine's iterable, so connect-node's backpressure (it pulls the next message only after the
  * previous one drained) and the call's abort signal reach the engine unchanged.
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import {
   FinishReason,
   type GenerateResponseSchema,
@@ -13,17 +14,13 @@ import {
   type InferenceService,
   type UsageSchema,
 } from "@parley/gen/inference/v1/inference_pb";
-import type {
-  Engine,
-  FinishReason as EngineFinishReason,
-  Generation,
-  GenerationEvent,
-  GenerationRequest,
-  Usage,
-} from "../engine/engine.js";
+import type { Engine } from "../engine/engine.js";
 import { callReportKey } from "../observability/call-report.js";
-import { toConnectError } from "./errors.js";
-import { validateGenerateRequest } from "./validate-request.js";
+import {
+  createGenerationService,
+  type FinishReason as EngineFinishReason,
+  type Usage,
+} from "./generation-service.js";
 
 /** Options of {@link createInferenceService}. */
 export interface InferenceServiceOptions {
@@ -37,94 +34,59 @@ const finishReasons: Readonly<Record<EngineFinishReason, FinishReason>> = {
   context_length: FinishReason.CONTEXT_LENGTH,
 };
 
-/** Creates the service implementation to register on a Connect router. */
+/**
+ * Creates the service implementation to register on a Connect router. Tokenize and Detokenize
+ * are not implemented yet, so the router answers them with unimplemented.
+ */
 export function createInferenceService(
   options: InferenceServiceOptions,
-): ServiceImpl<typeof InferenceService> {
-  const { engine } = options;
-
-  function start(request: GenerationRequest, context: HandlerContext): Generation {
-    try {
-      return engine.generate(request, context.signal);
-    } catch (error) {
-      throw toConnectError(error, context.signal);
-    }
-  }
-
-  /** Hands the generation to the call's log line and trace, however it ended. */
-  function report(context: HandlerContext, generation: Generation, finished?: Finished): void {
-    const call = context.values.get(callReportKey);
-    if (call === undefined) return;
-    call.generation = {
-      model: generation.model,
-      promptTokens: finished?.usage.promptTokens,
-      completionTokens: finished?.usage.completionTokens,
-      finishReason: finished?.finishReason,
-      timings: generation.timings,
-    };
-  }
+): Omit<ServiceImpl<typeof InferenceService>, "tokenize" | "detokenize"> {
+  const generation = createGenerationService(options.engine);
 
   return {
     async generate(request, context): Promise<MessageInitShape<typeof GenerateResponseSchema>> {
-      const generation = start(validateGenerateRequest(request), context);
-      const pieces: string[] = [];
-      let finished: Finished | undefined;
-      try {
-        for await (const event of generation) {
-          pieces.push(event.text);
-          if (event.type === "finished") {
-            finished = event;
-            return {
-              model: generation.model,
-              text: pieces.join(""),
-              finishReason: finishReasons[event.finishReason],
-              usage: toUsage(event.usage),
-            };
-          }
-        }
-      } catch (error) {
-        throw toConnectError(error, context.signal);
-      } finally {
-        report(context, generation, finished);
-      }
-      throw toConnectError(new Error("the generation ended without a finished event"));
+      const completed = await generation.complete(
+        request,
+        context.signal,
+        context.values.get(callReportKey),
+      );
+      return {
+        model: completed.model,
+        text: completed.text,
+        finishReason: finishReasons[completed.finishReason],
+        usage: toUsage(completed.usage),
+      };
     },
 
     async *generateStream(
       request,
       context,
     ): AsyncGenerator<MessageInitShape<typeof GenerateStreamResponseSchema>> {
-      const generation = start(validateGenerateRequest(request), context);
+      const { model, events } = generation.start(
+        request,
+        context.signal,
+        context.values.get(callReportKey),
+      );
       // The request is admitted: this first message makes connect-node send the response headers
       // now, so clients and proxies see the stream open before prefill is done.
-      let finished: Finished | undefined;
-      try {
-        yield { model: generation.model };
-        for await (const event of generation) {
-          if (event.type === "text") {
-            yield { text: event.text, tokenIds: [...event.tokenIds] };
-          } else {
-            finished = event;
-            yield {
-              text: event.text,
-              tokenIds: [...event.tokenIds],
-              finishReason: finishReasons[event.finishReason],
-              usage: toUsage(event.usage),
-            };
-            return;
-          }
+      yield { model };
+      for await (const event of events) {
+        if (event.type === "text") {
+          yield { text: event.text, tokenIds: [...event.tokenIds] };
+        } else {
+          yield {
+            text: event.text,
+            tokenIds: [...event.tokenIds],
+            finishReason: finishReasons[event.finishReason],
+            usage: toUsage(event.usage),
+          };
         }
-      } catch (error) {
-        throw toConnectError(error, context.signal);
-      } finally {
-        report(context, generation, finished);
       }
-      throw toConnectError(new Error("the generation ended without a finished event"));
     },
 
     listModels() {
       return {
-        models: engine.models().map((model) => ({
+        models: generation.models().map((model) => ({
           id: model.id,
           contextLength: model.contextLength,
           hasChatTemplate: model.hasChatTemplate,
@@ -137,8 +99,6 @@ export function createInferenceService(
     },
   };
 }
-
-type Finished = Extract<GenerationEvent, { type: "finished" }>;
 
 function toUsage(usage: Usage): MessageInitShape<typeof UsageSchema> {
   return { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens };

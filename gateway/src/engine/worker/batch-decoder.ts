@@ -125,6 +125,8 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
     if (sequence.prefilled === sequence.promptIds.length) {
       // By identity: a cancel during the run may already have taken it out of the queue.
       removeFromPrefillQueue(sequence);
+      // Before the first token leaves: whoever sees it sees the cache it took.
+      publishKvPositions();
       if (!sequence.done) emit(sequence, sequence.sampler.sample(out.logits[0] as Float32Array));
     }
     return count;
