@@ -7,10 +7,12 @@
  * dies, every generation of the model fails with `unavailable` and the model is not ready until
  * `worker-supervisor.ts` has a new worker serving.
  */
+
 import type { Logger } from "pino";
 import type { ModelSource } from "../models/model-source.js";
 import { abortError } from "./abort-error.js";
 import { BatchSlots } from "./batch-slots.js";
+import type { Device } from "./devices.js";
 import type { Generation, GenerationRequest, ModelDescription, Usage } from "./engine.js";
 import { EngineError } from "./engine-error.js";
 import type { EngineMetrics } from "./engine-metrics.js";
@@ -35,7 +37,9 @@ export interface ModelRunnerOptions {
   readonly maxBatchSize: number;
   readonly maxQueue: number;
   readonly intraOpThreads: number;
+  readonly device: Device;
   readonly defaultMaxTokens: number;
+  readonly prefixCacheBytes: number;
   readonly prefillChunkTokens: number;
   readonly streamIntervalMs: number;
   /** Events a generation may have buffered on the main thread before its worker pauses it. */
@@ -91,10 +95,12 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
     modelDir: source.dir,
     variant: source.variant,
     intraOpThreads: options.intraOpThreads,
+    device: options.device,
     prefillChunkTokens: options.prefillChunkTokens,
     streamIntervalMs: options.streamIntervalMs,
     defaultMaxTokens: options.defaultMaxTokens,
     kvPositions: new SharedArrayBuffer(BigInt64Array.BYTES_PER_ELEMENT),
+    prefixCacheBytes: options.prefixCacheBytes,
   };
   const kvPositions = new BigInt64Array(workerConfig.kvPositions);
   const tracked = new Map<number, Tracked>();
@@ -193,11 +199,16 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
 
   function onMessage(message: FromWorker): void {
     if (message.type === "ready" || message.type === "load-failed") return;
+    if (message.type === "prefix-cache") {
+      metrics.prefixCacheBytes.set(labels, message.bytes);
+      return;
+    }
     const entry = tracked.get(message.id);
     if (entry === undefined) return;
     switch (message.type) {
       case "started":
         metrics.promptTokens.inc(labels, message.promptTokens);
+        metrics.prefixCacheHitTokens.inc(labels, message.cachedTokens);
         break;
       case "text":
         if (message.prefill !== undefined) notePrefill(entry, message.prefill);

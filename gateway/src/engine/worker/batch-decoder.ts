@@ -16,6 +16,7 @@ import {
   ownKvRow,
   takeKvRow,
 } from "./kv-cache.js";
+import type { PrefixCache } from "./prefix-cache.js";
 import type { Sequence } from "./sequence.js";
 
 /** Options for `createBatchDecoder`. */
@@ -26,6 +27,8 @@ export interface BatchDecoderOptions {
   readonly post: (message: FromWorker) => void;
   /** Where the decoder keeps the KV positions it holds (see `WorkerConfig.kvPositions`). */
   readonly kvPositions: BigInt64Array;
+  /** Where finished sequences leave their KV for prompts that start the same way. */
+  readonly prefixCache: PrefixCache;
 }
 
 /** The decode loop of one model. */
@@ -44,7 +47,7 @@ export interface BatchDecoder {
 
 /** Creates the decode loop. */
 export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
-  const { session, post } = options;
+  const { session, post, prefixCache } = options;
   const { layout } = session;
   const sequences = new Map<number, Sequence>();
   /** Sequences whose prompts still need prefill, first come first served. */
@@ -87,6 +90,16 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
     post({ type: "released", id: sequence.id, completionTokens: sequence.generated.length });
   }
 
+  /** Offers a leaving sequence's KV (one row, `cachedLength` positions) to the prefix cache. */
+  function keep(sequence: Sequence, kv: KvCache): void {
+    const before = prefixCache.bytes;
+    const entries = prefixCache.entries;
+    prefixCache.store(sequence.cachedTokens(), kv);
+    if (prefixCache.bytes !== before || prefixCache.entries !== entries) {
+      post({ type: "prefix-cache", bytes: prefixCache.bytes, entries: prefixCache.entries });
+    }
+  }
+
   function emit(sequence: Sequence, token: number): void {
     const event = sequence.accept(token);
     const startAt = sequence.generated.length === 1 ? sequence.prefillStartAt : undefined;
@@ -100,7 +113,7 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
   /** Runs one prefill chunk of at most `budget` tokens (whole prompts on unchunkable graphs). */
   async function prefillStep(sequence: Sequence, budget: number): Promise<number> {
     const start = sequence.prefilled;
-    if (start === 0) sequence.prefillStartAt = epochMs();
+    sequence.prefillStartAt ??= epochMs(); // a prefix-cache hit starts past 0
     const remaining = sequence.promptIds.length - start;
     const count = session.supportsChunkedPrefill ? Math.min(budget, remaining) : remaining;
     const inputIds = new BigInt64Array(count);
@@ -128,6 +141,8 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
       // Before the first token leaves: whoever sees it sees the cache it took.
       publishKvPositions();
       if (!sequence.done) emit(sequence, sequence.sampler.sample(out.logits[0] as Float32Array));
+      // Finished on its first token: it never joins the batch, so its prompt's KV is kept here.
+      if (sequence.done && prefixCache.enabled) keep(sequence, out.present);
     }
     return count;
   }
@@ -164,6 +179,9 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
         staying.set(sequence, { cache: batchKv, row, length: sequence.cachedLength });
       } else if (!sequence.done) {
         sequence.kv = takeKvRow(layout, batchKv, row, sequence.cachedLength);
+      } else if (prefixCache.enabled && sequence.cachedLength > 0) {
+        // Finished or cancelled: what it computed is still valid KV for its tokens.
+        keep(sequence, takeKvRow(layout, batchKv, row, sequence.cachedLength));
       }
     });
     batchKv = gatherKvRows(
@@ -249,12 +267,14 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
         try {
           await prefillTurn();
           regroup();
-          if (rows.length > 0) await decodeStep();
+          if (rows.length > 0) {
+            await decodeStep();
+            // At once, not after the next wake-up: finished rows leave their KV to the prefix
+            // cache before the next request (often the same chat's next turn) is looked up.
+            regroup();
+          }
           const idle =
             prefillQueue.length === 0 && ![...sequences.values()].some((s) => s.decodable);
-          // Going idle: let the rows that finished go now, not at the next request, so their
-          // cache is freed (and the KV gauge says so) while nothing runs.
-          if (idle) regroup();
           publishKvPositions();
           if (idle && !stopped) {
             await new Promise<void>((resolve) => {
