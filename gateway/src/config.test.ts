@@ -122,12 +122,15 @@ describe("parseConfig", () => {
       [["--api-key", "bad name!:key"], /a key name holds/],
       [["--protect-metrics"], /--protect-metrics needs --api-key/],
     ] as const) {
-      assert.throws(() => parseConfig(args, {}), (error) => {
-        assert.ok(error instanceof ConfigError);
-        assert.match(error.message, message);
-        assert.ok(!error.message.includes("same") && !error.message.includes("has space"));
-        return true;
-      });
+      assert.throws(
+        () => parseConfig(args, {}),
+        (error) => {
+          assert.ok(error instanceof ConfigError);
+          assert.match(error.message, message);
+          assert.ok(!error.message.includes("same") && !error.message.includes("has space"));
+          return true;
+        },
+      );
     }
   });
 

@@ -9,6 +9,7 @@ import type { Registry } from "prom-client";
 import { ConfigError, type GatewayConfig, parseConfig } from "./config.js";
 import { createEngine } from "./engine/create-engine.js";
 import type { Engine } from "./engine/engine.js";
+import { lowerHelperThreadsPriority } from "./engine/thread-priority.js";
 import {
   type ApiKey,
   type ApiKeyGuard,
@@ -16,7 +17,6 @@ import {
   createApiKeyGuard,
   parseApiKeys,
 } from "./http/api-keys.js";
-import { lowerHelperThreadsPriority } from "./engine/thread-priority.js";
 import type { ModelSource } from "./models/model-source.js";
 import { resolveModelSource } from "./models/resolve-model-source.js";
 import { createLogger } from "./observability/logger.js";
@@ -123,7 +123,10 @@ function createApiKeys(
         guard.replace(reloaded);
         logger.info({ apiKeys: reloaded.map((key) => key.name) }, "API keys reloaded");
       } catch (error) {
-        logger.error({ err: error, file: apiKeyFile }, "API keys not reloaded: keeping the old ones");
+        logger.error(
+          { err: error, file: apiKeyFile },
+          "API keys not reloaded: keeping the old ones",
+        );
       }
     });
   }

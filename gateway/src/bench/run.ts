@@ -30,9 +30,9 @@ import { type ChildSystem, startGateway, startLoadClient, startOrtLoop } from ".
 import { profilePlans } from "./profile-plans.js";
 import { runEngineScenario } from "./scenario-engine.js";
 import { type Fp16Model, runFp16Scenario } from "./scenario-fp16.js";
+import { runOpenAiSseScenario } from "./scenario-openai-sse.js";
 import { runScalingScenario } from "./scenario-scaling.js";
 import { runStreamingScenario } from "./scenario-streaming.js";
-import { runOpenAiSseScenario } from "./scenario-openai-sse.js";
 import { runUnaryScenario } from "./scenario-unary.js";
 import { runWireBytesScenario } from "./scenario-wire-bytes.js";
 

@@ -49,7 +49,13 @@ export async function runOpenAiSseScenario(ctx: BenchContext): Promise<{ rows: O
             : ctx.client
                 .request<{ tokens: number }>({
                   type: "client-stream",
-                  job: { protocol, httpVersion, port: proxy.port, prompt: ctx.builtinPrompt, maxTokens },
+                  job: {
+                    protocol,
+                    httpVersion,
+                    port: proxy.port,
+                    prompt: ctx.builtinPrompt,
+                    maxTokens,
+                  },
                 })
                 .then((result) => result.tokens);
         await one(); // warm-up: JIT, connection paths

@@ -102,7 +102,10 @@ export function createOpenAiHandler(options: OpenAiHandlerOptions): OpenAiHandle
     });
     // Admitted: send the headers (and, for chat, OpenAI's role chunk) before prefill is done.
     if (route === "chat") {
-      await sendEvent(call, streamChunk(route, head, { role: "assistant", text: "" }, undefined, includeUsage));
+      await sendEvent(
+        call,
+        streamChunk(route, head, { role: "assistant", text: "" }, undefined, includeUsage),
+      );
     } else {
       flushHeaders(response);
     }
@@ -110,12 +113,18 @@ export function createOpenAiHandler(options: OpenAiHandlerOptions): OpenAiHandle
       for await (const event of started.events) {
         if (event.type === "text") {
           if (event.text.length > 0) {
-            await sendEvent(call, streamChunk(route, head, { text: event.text }, undefined, includeUsage));
+            await sendEvent(
+              call,
+              streamChunk(route, head, { text: event.text }, undefined, includeUsage),
+            );
           }
           continue;
         }
         if (event.text.length > 0) {
-          await sendEvent(call, streamChunk(route, head, { text: event.text }, undefined, includeUsage));
+          await sendEvent(
+            call,
+            streamChunk(route, head, { text: event.text }, undefined, includeUsage),
+          );
         }
         await sendEvent(call, streamChunk(route, head, {}, event.finishReason, includeUsage));
         if (includeUsage) {
@@ -159,8 +168,7 @@ export function createOpenAiHandler(options: OpenAiHandlerOptions): OpenAiHandle
     path: string,
   ): { readonly name: string; readonly serve: Serve } | OpenAiError {
     const allow = (allowed: string, name: string, serve: Serve) =>
-      method === allowed ||
-      (allowed === "GET" && method === "HEAD")
+      method === allowed || (allowed === "GET" && method === "HEAD")
         ? { name, serve }
         : new OpenAiError(405, `${path} takes ${allowed} requests`, null, "method_not_allowed");
     if (path === "/v1/chat/completions") {

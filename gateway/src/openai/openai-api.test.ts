@@ -16,16 +16,16 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { InferenceService } from "@parley/gen/inference/v1/inference_pb";
 import OpenAI from "openai";
 import type { Registry } from "prom-client";
-import { fetch as undiciFetch, H2CClient } from "undici";
+import { H2CClient, fetch as undiciFetch } from "undici";
 import { createEngine, type EngineOptions } from "../engine/create-engine.js";
 import type { Engine } from "../engine/engine.js";
 import { resolveModelSource } from "../models/resolve-model-source.js";
 import { createLogger } from "../observability/logger.js";
 import { createMetricsRegistry } from "../observability/metrics-registry.js";
+import { createGatewayServer, type GatewayServer } from "../server/create-gateway-server.js";
 import { findLongGeneration, type LongGeneration } from "../testing/find-long-generation.js";
 import { metricValue } from "../testing/model-fixtures.js";
 import { runCommand } from "../testing/run-command.js";
-import { createGatewayServer, type GatewayServer } from "../server/create-gateway-server.js";
 
 const prompt = "Once upon a time";
 const messages = [{ role: "user" as const, content: "Tell me a story." }];
@@ -90,7 +90,10 @@ async function startGateway(
 async function postJson(
   url: string,
   body: unknown,
-): Promise<{ status: number; body: { error?: Record<string, unknown> } & Record<string, unknown> }> {
+): Promise<{
+  status: number;
+  body: { error?: Record<string, unknown> } & Record<string, unknown>;
+}> {
   const response = await fetch(url, {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -230,7 +233,10 @@ describe("OpenAI-compatible API", () => {
           .withResponse();
         assert.equal(whole.data.choices[0]?.message.content, connectChatText);
         const metrics = await fetch(`${gateway.base}/metrics`).then((r) => r.text());
-        assert.match(metrics, /parley_rpc_requests_total\{protocol="openai",method="v1\/chat\/completions",code="ok"\}/);
+        assert.match(
+          metrics,
+          /parley_rpc_requests_total\{protocol="openai",method="v1\/chat\/completions",code="ok"\}/,
+        );
       } finally {
         await dispatcher.close();
       }
@@ -254,7 +260,11 @@ describe("OpenAI-compatible API", () => {
 
     it("an invalid field is a 400 BadRequestError naming the field", async () => {
       await assert.rejects(
-        gateway.openai.chat.completions.create({ model: gateway.modelId, messages, temperature: 3 }),
+        gateway.openai.chat.completions.create({
+          model: gateway.modelId,
+          messages,
+          temperature: 3,
+        }),
         (error) => {
           assert.ok(error instanceof OpenAI.BadRequestError);
           assert.equal(error.status, 400);
@@ -300,7 +310,12 @@ describe("OpenAI-compatible API", () => {
       const b = await completion(sampled);
       assert.equal(a.status, 200, JSON.stringify(a.body));
       assert.deepEqual(a.body.choices, b.body.choices);
-      const connect = await gateway.connect.generate({ prompt, maxTokens: 16, temperature: 1.5, seed: 7n });
+      const connect = await gateway.connect.generate({
+        prompt,
+        maxTokens: 16,
+        temperature: 1.5,
+        seed: 7n,
+      });
       assert.equal((a.body.choices as { text: string }[])[0]?.text, connect.text);
       // top_k 1 and a tiny top_p leave one candidate: greedy, whatever the temperature and seed.
       for (const narrow of [{ top_k: 1 }, { top_p: 1e-9 }]) {
@@ -350,7 +365,13 @@ describe("OpenAI-compatible API", () => {
       assert.equal((body.choices as { text: string }[])[0]?.text, connectPromptText);
     });
 
-    const refused: [string, "chat" | "completion", Record<string, unknown>, string | null, RegExp][] = [
+    const refused: [
+      string,
+      "chat" | "completion",
+      Record<string, unknown>,
+      string | null,
+      RegExp,
+    ][] = [
       ["n > 1", "chat", { n: 2 }, "n", /only n=1 is supported/],
       ["n of the wrong type", "chat", { n: "2" }, "n", /n must be an integer/],
       ["temperature out of range", "completion", { temperature: -1 }, "temperature", /temperature/],
@@ -361,20 +382,50 @@ describe("OpenAI-compatible API", () => {
       ["top_k fractional", "chat", { top_k: 1.5 }, "top_k", /integer/],
       ["max_tokens 0", "completion", { max_tokens: 0 }, "max_tokens", /at least 1/],
       ["max_tokens negative", "completion", { max_tokens: -5 }, "max_tokens", /max_tokens/],
-      ["max_completion_tokens as a string", "chat", { max_completion_tokens: "3" }, "max_completion_tokens", /integer/],
+      [
+        "max_completion_tokens as a string",
+        "chat",
+        { max_completion_tokens: "3" },
+        "max_completion_tokens",
+        /integer/,
+      ],
       ["seed negative", "chat", { seed: -1 }, "seed", /non-negative/],
       ["seed fractional", "chat", { seed: 0.5 }, "seed", /integer/],
       ["stop of numbers", "chat", { stop: [1] }, "stop", /string or an array of strings/],
       ["an empty stop string", "chat", { stop: "" }, "stop", /stop\[0\] is empty/],
       ["stream as a string", "chat", { stream: "yes" }, "stream", /boolean/],
-      ["stream_options without stream", "chat", { stream_options: { include_usage: true } }, "stream_options", /only allowed when stream/],
-      ["include_usage as a number", "chat", { stream: true, stream_options: { include_usage: 1 } }, "stream_options.include_usage", /boolean/],
+      [
+        "stream_options without stream",
+        "chat",
+        { stream_options: { include_usage: true } },
+        "stream_options",
+        /only allowed when stream/,
+      ],
+      [
+        "include_usage as a number",
+        "chat",
+        { stream: true, stream_options: { include_usage: 1 } },
+        "stream_options.include_usage",
+        /boolean/,
+      ],
       ["user as a number", "chat", { user: 5 }, "user", /string/],
       ["model as a number", "chat", { model: 5 }, "model", /string/],
       ["messages missing", "chat", { messages: undefined }, "messages", /array/],
       ["messages empty", "chat", { messages: [] }, "messages", /at least one/],
-      ["a message without role", "chat", { messages: [{ content: "hi" }] }, "messages[0].role", /string/],
-      ["an image content part", "chat", { messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] }, "messages[0].content[0]", /only content parts of type "text"/],
+      [
+        "a message without role",
+        "chat",
+        { messages: [{ content: "hi" }] },
+        "messages[0].role",
+        /string/,
+      ],
+      [
+        "an image content part",
+        "chat",
+        { messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] },
+        "messages[0].content[0]",
+        /only content parts of type "text"/,
+      ],
       ["several prompts", "completion", { prompt: ["a", "b"] }, "prompt", /exactly one string/],
       ["a token-id prompt", "completion", { prompt: [1, 2, 3] }, "prompt", /token id/],
     ];
@@ -435,7 +486,9 @@ describe("OpenAI-compatible API", () => {
       assert.equal(events.at(-1), "data: [DONE]");
       const chunks = events
         .slice(0, -1)
-        .map((event) => JSON.parse(event.replace(/^data: /, "")) as { choices: { text: string }[] });
+        .map(
+          (event) => JSON.parse(event.replace(/^data: /, "")) as { choices: { text: string }[] },
+        );
       assert.ok(chunks.length > 3);
       assert.equal(chunks.map((chunk) => chunk.choices[0]?.text).join(""), connectPromptText);
     });

@@ -32,8 +32,12 @@ export class OpenAiError extends Error {
   }
 
   /** The response body. */
-  toJSON(): { error: { message: string; type: string; param: string | null; code: string | null } } {
-    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  toJSON(): {
+    error: { message: string; type: string; param: string | null; code: string | null };
+  } {
+    return {
+      error: { message: this.message, type: this.type, param: this.param, code: this.code },
+    };
   }
 }
 

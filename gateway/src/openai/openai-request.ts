@@ -51,12 +51,7 @@ export function parseOpenAiRequest(route: OpenAiRoute, body: unknown): OpenAiReq
         false);
   optional(json, "user", isString, "a string");
 
-  const maxCompletionTokens = optional(
-    json,
-    "max_completion_tokens",
-    isInteger,
-    "an integer",
-  );
+  const maxCompletionTokens = optional(json, "max_completion_tokens", isInteger, "an integer");
   const maxTokens = maxCompletionTokens ?? optional(json, "max_tokens", isInteger, "an integer");
   const seed = optional(json, "seed", isInteger, "an integer");
   if (seed !== undefined && seed < 0) {

@@ -26,11 +26,11 @@ import OpenAI from "openai";
 import { pino } from "pino";
 import { createEngine } from "../engine/create-engine.js";
 import type { Engine } from "../engine/engine.js";
+import { type ApiKeyGuard, createApiKeyGuard } from "../http/api-keys.js";
 import { resolveModelSource } from "../models/resolve-model-source.js";
 import { createMetricsRegistry } from "../observability/metrics-registry.js";
 import { metricValue, repoRoot } from "../testing/model-fixtures.js";
-import { createGatewayServer, type GatewayServer } from "../server/create-gateway-server.js";
-import { type ApiKeyGuard, createApiKeyGuard } from "./api-keys.js";
+import { createGatewayServer, type GatewayServer } from "./create-gateway-server.js";
 
 const ciKey = "ci-0123456789abcdef";
 const appKey = "app~key+/9876543210=";
@@ -105,13 +105,33 @@ describe("API keys", () => {
             }) satisfies import("@connectrpc/connect").Interceptor,
           ];
     return [
-      ["Connect JSON, HTTP/1.1 (fast paths)", createConnectTransport({ baseUrl: base, httpVersion: "1.1", useBinaryFormat: false, interceptors })],
-      ["Connect binary, h2c (fast paths)", createConnectTransport({ baseUrl: base, httpVersion: "2", interceptors })],
+      [
+        "Connect JSON, HTTP/1.1 (fast paths)",
+        createConnectTransport({
+          baseUrl: base,
+          httpVersion: "1.1",
+          useBinaryFormat: false,
+          interceptors,
+        }),
+      ],
+      [
+        "Connect binary, h2c (fast paths)",
+        createConnectTransport({ baseUrl: base, httpVersion: "2", interceptors }),
+      ],
       [
         "Connect gzip (connect-node's router)",
-        createConnectTransport({ baseUrl: base, httpVersion: "1.1", sendCompression: compressionGzip, compressMinBytes: 0, interceptors }),
+        createConnectTransport({
+          baseUrl: base,
+          httpVersion: "1.1",
+          sendCompression: compressionGzip,
+          compressMinBytes: 0,
+          interceptors,
+        }),
       ],
-      ["gRPC-Web, HTTP/1.1", createGrpcWebTransport({ baseUrl: base, httpVersion: "1.1", interceptors })],
+      [
+        "gRPC-Web, HTTP/1.1",
+        createGrpcWebTransport({ baseUrl: base, httpVersion: "1.1", interceptors }),
+      ],
       ["gRPC (connect-node), h2c", createGrpcTransport({ baseUrl: base, interceptors })],
     ];
   };
@@ -128,17 +148,28 @@ describe("API keys", () => {
           () => undefined,
           (error: unknown) => ConnectError.from(error),
         );
-        assert.equal(unary?.code, Code.Unauthenticated, `${transportName} unary: ${unary?.message}`);
+        assert.equal(
+          unary?.code,
+          Code.Unauthenticated,
+          `${transportName} unary: ${unary?.message}`,
+        );
         const stream = await (async () => {
           for await (const _ of client.generateStream(request));
         })().then(
           () => undefined,
           (error: unknown) => ConnectError.from(error),
         );
-        assert.equal(stream?.code, Code.Unauthenticated, `${transportName} stream: ${stream?.message}`);
+        assert.equal(
+          stream?.code,
+          Code.Unauthenticated,
+          `${transportName} stream: ${stream?.message}`,
+        );
         if (!transportName.startsWith("Connect")) messages.add(unary?.rawMessage ?? "");
       }
-      assert.deepEqual([...messages], ["a valid API key is required: send Authorization: Bearer <key>"]);
+      assert.deepEqual(
+        [...messages],
+        ["a valid API key is required: send Authorization: Bearer <key>"],
+      );
     });
   }
 
@@ -169,7 +200,10 @@ describe("API keys", () => {
       const loaded = grpc.loadPackageDefinition(definition) as unknown as {
         inference: {
           v1: {
-            InferenceService: new (address: string, credentials: grpc.ChannelCredentials) => GrpcJsClient;
+            InferenceService: new (
+              address: string,
+              credentials: grpc.ChannelCredentials,
+            ) => GrpcJsClient;
           };
         };
       };
@@ -196,7 +230,10 @@ describe("API keys", () => {
       for (const authorization of [undefined, `Bearer ${wrongKey}`, ciKey, "Basic Y2k6a2V5"]) {
         const { error } = await call(authorization);
         assert.equal(error?.code, grpc.status.UNAUTHENTICATED, String(authorization));
-        assert.equal(error?.details, "a valid API key is required: send Authorization: Bearer <key>");
+        assert.equal(
+          error?.details,
+          "a valid API key is required: send Authorization: Bearer <key>",
+        );
       }
     });
   });
@@ -205,17 +242,25 @@ describe("API keys", () => {
     it("401 AuthenticationError without the right key, and a completion with it", async () => {
       for (const apiKey of [wrongKey, "x"]) {
         const openai = new OpenAI({ baseURL: `${base}/v1`, apiKey, maxRetries: 0 });
-        await assert.rejects(openai.completions.create({ model: "", ...{ prompt: request.prompt, max_tokens: 4 } }), (error) => {
-          assert.ok(error instanceof OpenAI.AuthenticationError);
-          assert.equal(error.status, 401);
-          assert.equal(error.code, "invalid_api_key");
-          assert.equal(error.type, "authentication_error");
-          return true;
-        });
+        await assert.rejects(
+          openai.completions.create({ model: "", ...{ prompt: request.prompt, max_tokens: 4 } }),
+          (error) => {
+            assert.ok(error instanceof OpenAI.AuthenticationError);
+            assert.equal(error.status, 401);
+            assert.equal(error.code, "invalid_api_key");
+            assert.equal(error.type, "authentication_error");
+            return true;
+          },
+        );
         await assert.rejects(openai.models.list(), OpenAI.AuthenticationError);
       }
       const openai = new OpenAI({ baseURL: `${base}/v1`, apiKey: ciKey, maxRetries: 0 });
-      const completion = await openai.completions.create({ model: "", prompt: request.prompt, max_tokens: 4, temperature: 0 });
+      const completion = await openai.completions.create({
+        model: "",
+        prompt: request.prompt,
+        max_tokens: 4,
+        temperature: 0,
+      });
       assert.equal(completion.usage?.completion_tokens, 4);
       const stream = await openai.chat.completions.create({
         model: "",
@@ -266,11 +311,16 @@ describe("API keys", () => {
     const rotated = "rotated-key-000111222";
     guard.replace([{ name: "rotated", key: rotated }]);
     try {
-      const old = await client(ciKey).listModels({}).catch((error: unknown) => ConnectError.from(error));
+      const old = await client(ciKey)
+        .listModels({})
+        .catch((error: unknown) => ConnectError.from(error));
       assert.ok(old instanceof ConnectError && old.code === Code.Unauthenticated);
       const fresh = await client(rotated).listModels({});
       assert.equal(fresh.models.length, 1);
-      assert.equal(await metricValue(metrics, "parley_api_key_requests_total", { key: "rotated" }), 1);
+      assert.equal(
+        await metricValue(metrics, "parley_api_key_requests_total", { key: "rotated" }),
+        1,
+      );
     } finally {
       guard.replace([
         { name: "ci", key: ciKey },
@@ -297,7 +347,11 @@ describe("API keys with --protect-metrics", () => {
       engine,
       metrics,
       logger,
-      apiKeys: createApiKeyGuard({ keys: [{ name: "ops", key: ciKey }], protectMetrics: true, registry: metrics }),
+      apiKeys: createApiKeyGuard({
+        keys: [{ name: "ops", key: ciKey }],
+        protectMetrics: true,
+        registry: metrics,
+      }),
       config: {
         port: 0,
         host: "127.0.0.1",
@@ -314,11 +368,19 @@ describe("API keys with --protect-metrics", () => {
       const refused = await fetch(`${base}/metrics`);
       assert.equal(refused.status, 401);
       assert.equal(refused.headers.get("www-authenticate"), "Bearer");
-      const allowed = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${ciKey}` } });
+      const allowed = await fetch(`${base}/metrics`, {
+        headers: { authorization: `Bearer ${ciKey}` },
+      });
       assert.equal(allowed.status, 200);
       assert.match(await allowed.text(), /parley_api_key_requests_total\{key="ops"\} 1/);
-      const health = createClient(Health, createConnectTransport({ baseUrl: base, httpVersion: "1.1" }));
-      assert.equal((await health.check({ service: "" })).status, HealthCheckResponse_ServingStatus.SERVING);
+      const health = createClient(
+        Health,
+        createConnectTransport({ baseUrl: base, httpVersion: "1.1" }),
+      );
+      assert.equal(
+        (await health.check({ service: "" })).status,
+        HealthCheckResponse_ServingStatus.SERVING,
+      );
     } finally {
       await server.close(1_000);
     }
