@@ -341,6 +341,8 @@ describe("API keys with --protect-metrics", () => {
       generate: () => {
         throw new Error("not used");
       },
+      tokenize: () => Promise.reject(new Error("not used")),
+      detokenize: () => Promise.reject(new Error("not used")),
       close: async () => {},
     };
     const server = createGatewayServer({

@@ -15,6 +15,7 @@ import {
   ownKvRow,
   takeKvRow,
 } from "./kv-cache.js";
+import type { SampledToken } from "./sampler.js";
 import type { Sequence } from "./sequence.js";
 
 /** Options for `createBatchDecoder`. */
@@ -67,8 +68,8 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
     post({ type: "released", id: sequence.id, completionTokens: sequence.generated.length });
   }
 
-  function emit(sequence: Sequence, token: number): void {
-    const event = sequence.accept(token);
+  function emit(sequence: Sequence, sampled: SampledToken): void {
+    const event = sequence.accept(sampled);
     post(event);
     if (event.type === "finished") sequences.delete(sequence.id);
   }
