@@ -26,9 +26,9 @@ import { OpenAiError, toOpenAiError } from "./openai-error.js";
 import { type OpenAiRequest, type OpenAiRoute, parseOpenAiRequest } from "./openai-request.js";
 import {
   completionResponse,
+  createChunker,
   modelObject,
   responseHead,
-  streamChunk,
   usageChunk,
 } from "./openai-responses.js";
 
@@ -85,7 +85,7 @@ export function createOpenAiHandler(options: OpenAiHandlerOptions): OpenAiHandle
         await streamGeneration(call, parsed);
       } else {
         const completed = await generation.complete(parsed.generate, call.signal);
-        writeJson(call, 200, completionResponse(route, completed));
+        writeJson(call, 200, completionResponse(route, completed, parsed.generate.logprobs));
       }
     };
 
@@ -93,6 +93,8 @@ export function createOpenAiHandler(options: OpenAiHandlerOptions): OpenAiHandle
     const { route, includeUsage } = parsed;
     const started = generation.start(parsed.generate, call.signal);
     const head = responseHead(route, started.model);
+    const chunk = createChunker(route, head, includeUsage);
+    const wantsLogprobs = parsed.generate.logprobs;
     const { response } = call;
     writeHead(response, 200, {
       "content-type": "text/event-stream; charset=utf-8",
@@ -102,31 +104,22 @@ export function createOpenAiHandler(options: OpenAiHandlerOptions): OpenAiHandle
     });
     // Admitted: send the headers (and, for chat, OpenAI's role chunk) before prefill is done.
     if (route === "chat") {
-      await sendEvent(
-        call,
-        streamChunk(route, head, { role: "assistant", text: "" }, undefined, includeUsage),
-      );
+      await sendEvent(call, chunk({ role: "assistant", text: "" }));
     } else {
       flushHeaders(response);
     }
     try {
       for await (const event of started.events) {
+        const logprobs = wantsLogprobs ? (event.logprobs ?? []) : undefined;
+        // Steps with no text (held back, or before the first token) make no chunk, unless they
+        // carry tokens whose logprobs were asked for.
+        if (event.text.length > 0 || (logprobs !== undefined && logprobs.length > 0)) {
+          await sendEvent(call, chunk({ text: event.text, logprobs }));
+        }
         if (event.type === "text") {
-          if (event.text.length > 0) {
-            await sendEvent(
-              call,
-              streamChunk(route, head, { text: event.text }, undefined, includeUsage),
-            );
-          }
           continue;
         }
-        if (event.text.length > 0) {
-          await sendEvent(
-            call,
-            streamChunk(route, head, { text: event.text }, undefined, includeUsage),
-          );
-        }
-        await sendEvent(call, streamChunk(route, head, {}, event.finishReason, includeUsage));
+        await sendEvent(call, chunk({}, event.finishReason));
         if (includeUsage) {
           await sendEvent(call, usageChunk(route, head, event.usage));
         }
