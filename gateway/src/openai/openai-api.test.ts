@@ -7,7 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
+import { connect as connectHttp2 } from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -19,12 +22,13 @@ import type { Registry } from "prom-client";
 import { H2CClient, fetch as undiciFetch } from "undici";
 import { createEngine, type EngineOptions } from "../engine/create-engine.js";
 import type { Engine } from "../engine/engine.js";
+import type { ModelSource } from "../models/model-source.js";
 import { resolveModelSource } from "../models/resolve-model-source.js";
 import { createLogger } from "../observability/logger.js";
 import { createMetricsRegistry } from "../observability/metrics-registry.js";
 import { createGatewayServer, type GatewayServer } from "../server/create-gateway-server.js";
 import { findLongGeneration, type LongGeneration } from "../testing/find-long-generation.js";
-import { metricValue } from "../testing/model-fixtures.js";
+import { builtinSource, metricValue } from "../testing/model-fixtures.js";
 import { runCommand } from "../testing/run-command.js";
 
 const prompt = "Once upon a time";
@@ -47,8 +51,10 @@ interface Gateway {
 async function startGateway(
   engineOptions: Partial<EngineOptions> = {},
   maxTimeoutMs = 60_000,
+  options: { source?: ModelSource; corsOrigins?: string[] } = {},
 ): Promise<Gateway> {
-  const source = await resolveModelSource("builtin", { offline: true, progress: false });
+  const source =
+    options.source ?? (await resolveModelSource("builtin", { offline: true, progress: false }));
   const metrics = createMetricsRegistry();
   const logger = createLogger({ level: "silent" });
   const engine = await createEngine({ models: [source], metrics, logger, ...engineOptions });
@@ -60,7 +66,7 @@ async function startGateway(
       port: 0,
       host: "127.0.0.1",
       tls: undefined,
-      corsOrigins: [],
+      corsOrigins: options.corsOrigins ?? [],
       maxRequestBytes: 1 << 16,
       maxTimeoutMs,
       webRoot: join(tmpdir(), "parley-no-web-client-here"),
@@ -852,6 +858,97 @@ describe("OpenAI-compatible API under load and limits", () => {
       await closed;
     } finally {
       await gateway.engine.close(1_000);
+    }
+  });
+});
+
+/** The built-in model with a 16k context and no end-of-sequence token: it runs to max_tokens. */
+async function endlessBuiltinModel(): Promise<ModelSource> {
+  const source = builtinSource();
+  const dir = await mkdtemp(join(tmpdir(), "parley-endless-"));
+  await cp(source.dir, dir, { recursive: true });
+  const edit = async (file: string, change: (json: Record<string, unknown>) => void) => {
+    const path = join(dir, file);
+    const json = JSON.parse(await readFile(path, "utf8")) as Record<string, unknown>;
+    change(json);
+    await writeFile(path, JSON.stringify(json));
+  };
+  await edit("config.json", (config) => {
+    config.max_position_embeddings = 16_384;
+    delete config.eos_token_id;
+  });
+  await edit("generation_config.json", (config) => {
+    delete config.eos_token_id;
+  });
+  await edit("tokenizer_config.json", (config) => {
+    config.model_max_length = 16_384;
+    delete config.eos_token;
+  });
+  return { ...source, dir };
+}
+
+describe("OpenAI-compatible API: backpressure and CORS", () => {
+  it("an SSE reader that reads nothing pauses its generation, which is parked for a waiting call", async () => {
+    const gateway = await startGateway({ maxBatchSize: 1, parkAfterMs: 200 }, 60_000, {
+      source: await endlessBuiltinModel(),
+    });
+    // HTTP/2 with a flow-control window of 0: the server can send headers but no body byte, so
+    // its writes back up at once (an HTTP/1.1 socket would first fill the kernel's buffers).
+    const session = connectHttp2(gateway.base, { settings: { initialWindowSize: 0 } });
+    try {
+      const stalled = session.request({
+        ":method": "POST",
+        ":path": "/v1/completions",
+        "content-type": "application/json",
+      });
+      stalled.end(JSON.stringify({ prompt, max_tokens: 8000, temperature: 0, stream: true }));
+      const [headers] = (await once(stalled, "response")) as [Record<string, unknown>];
+      assert.equal(headers[":status"], 200);
+      await eventually(
+        async () => (await metricValue(gateway.metrics, "parley_generations_in_flight")) === 1,
+      );
+      // The only batch slot is held by the unread stream; this call waits for it, and gets it
+      // only because the paused generation is parked: SSE writes stopped pulling from the engine.
+      const served = await gateway.openai.completions.create({
+        model: gateway.modelId,
+        prompt,
+        max_tokens: 4,
+        temperature: 0,
+      });
+      assert.equal(served.usage?.completion_tokens, 4);
+      assert.equal(await metricValue(gateway.metrics, "parley_generations_parked_total"), 1);
+      const generated = await metricValue(gateway.metrics, "parley_completion_tokens_total");
+      assert.ok(generated < 8000, `the unread generation stopped early (${generated} tokens)`);
+      stalled.close();
+    } finally {
+      session.destroy();
+      await gateway.close();
+    }
+  });
+
+  it("the CORS policy of the other protocols applies: a preflight for /v1 with Authorization passes", async () => {
+    const origin = "https://app.example";
+    const gateway = await startGateway({}, 60_000, { corsOrigins: [origin] });
+    try {
+      const preflight = await fetch(`${gateway.base}/v1/chat/completions`, {
+        method: "OPTIONS",
+        headers: {
+          origin,
+          "access-control-request-method": "POST",
+          "access-control-request-headers": "authorization, content-type",
+        },
+      });
+      assert.equal(preflight.status, 204);
+      assert.equal(preflight.headers.get("access-control-allow-origin"), origin);
+      assert.match(preflight.headers.get("access-control-allow-headers") ?? "", /Authorization/);
+      const call = await fetch(`${gateway.base}/v1/models`, { headers: { origin } });
+      assert.equal(call.headers.get("access-control-allow-origin"), origin);
+      const other = await fetch(`${gateway.base}/v1/models`, {
+        headers: { origin: "https://elsewhere.example" },
+      });
+      assert.equal(other.headers.get("access-control-allow-origin"), null);
+    } finally {
+      await gateway.close();
     }
   });
 });
