@@ -280,13 +280,19 @@ function toConnectCode(failure: OpenAiError): ConnectError {
 async function readJson(call: Call, maxBytes: number): Promise<unknown> {
   const chunks: Buffer[] = [];
   let bytes = 0;
-  for await (const chunk of call.request as AsyncIterable<Buffer>) {
-    bytes += chunk.byteLength;
-    call.record.bytesReceived += chunk.byteLength;
-    if (bytes > maxBytes) {
-      throw new OpenAiError(413, `the request body is larger than ${maxBytes} bytes`, null);
+  try {
+    for await (const chunk of call.request as AsyncIterable<Buffer>) {
+      bytes += chunk.byteLength;
+      call.record.bytesReceived += chunk.byteLength;
+      if (bytes > maxBytes) {
+        throw new OpenAiError(413, `the request body is larger than ${maxBytes} bytes`, null);
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (error) {
+    if (error instanceof OpenAiError) throw error;
+    // Node's "aborted" / ECONNRESET: the client left while sending.
+    throw new ConnectError("the client went away", Code.Canceled, undefined, undefined, error);
   }
   try {
     return JSON.parse(Buffer.concat(chunks).toString("utf8"));
