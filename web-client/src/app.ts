@@ -4,6 +4,7 @@
  */
 import { type Client, createClient } from "@connectrpc/connect";
 import { InferenceService, type ModelInfo } from "@parley/gen/inference/v1/inference_pb";
+import { createApiKeyStore } from "./api-key-store.js";
 import { buildStreamRequest } from "./build-stream-request.js";
 import { createChatView } from "./chat-view.js";
 import { createComposer } from "./composer.js";
@@ -24,7 +25,6 @@ import {
   protocols,
 } from "./protocol-transport.js";
 import { onRendererUpgrade } from "./render-markdown.js";
-import { createApiKeyStore } from "./api-key-store.js";
 import { createSafeStorage } from "./safe-storage.js";
 import { createSettingsPanel } from "./settings-panel.js";
 import { createSettingsStore, type Mode } from "./settings-store.js";

@@ -38,13 +38,17 @@ export interface ProtocolTransportOptions {
 export function createProtocolTransport(options: ProtocolTransportOptions): Transport {
   const { baseUrl, apiKey } = options;
   const interceptors: Interceptor[] =
-    apiKey === undefined ? [] : [(next) => (request) => {
-      const key = apiKey();
-      if (key.length > 0) {
-        request.header.set("Authorization", `Bearer ${key}`);
-      }
-      return next(request);
-    }];
+    apiKey === undefined
+      ? []
+      : [
+          (next) => (request) => {
+            const key = apiKey();
+            if (key.length > 0) {
+              request.header.set("Authorization", `Bearer ${key}`);
+            }
+            return next(request);
+          },
+        ];
   switch (options.protocol) {
     case "connect-json":
       return createConnectTransport({ baseUrl, useBinaryFormat: false, interceptors });

@@ -2,8 +2,9 @@
  * @module The settings dialog: sampling, system prompt, gateway URL and API key. A native `<dialog>`
  * gives focus trapping, Escape to close and focus return without extra code.
  */
-import { byId } from "./dom.js";
+
 import type { ApiKeyStore } from "./api-key-store.js";
+import { byId } from "./dom.js";
 import type { GatewayLocation } from "./gateway-url.js";
 import type { Settings, SettingsStore } from "./settings-store.js";
 

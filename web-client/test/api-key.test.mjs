@@ -7,7 +7,15 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { launchBrowser, openChat, outputDir, send, setProtocol, setSettings, waitForReply } from "./chat-page.mjs";
+import {
+  launchBrowser,
+  openChat,
+  outputDir,
+  send,
+  setProtocol,
+  setSettings,
+  waitForReply,
+} from "./chat-page.mjs";
 import { startGateway } from "./gateway-process.mjs";
 
 const apiKey = "browser-test-key-4242";
@@ -56,7 +64,10 @@ describe("API key in the settings", () => {
     }
     await page.screenshot({ path: path.join(outputDir, "api-key-chat.png") });
     assert.ok(sent.length >= 4);
-    assert.ok(sent.every((header) => header === `Bearer ${apiKey}`), JSON.stringify(sent));
+    assert.ok(
+      sent.every((header) => header === `Bearer ${apiKey}`),
+      JSON.stringify(sent),
+    );
 
     const stored = await page.evaluate(() => ({
       session: sessionStorage.getItem("parley.apiKey"),

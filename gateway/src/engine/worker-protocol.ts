@@ -4,7 +4,7 @@
  */
 
 import type { Device } from "./devices.js";
-import type { FinishReason, PromptInput, SamplingSettings, Usage } from "./engine.js";
+import type { FinishReason, PromptInput, SamplingSettings, TokenLogprob, Usage } from "./engine.js";
 import type { EngineErrorCode } from "./engine-error.js";
 
 /** What a worker is started with (`workerData`). */
@@ -34,6 +34,9 @@ export interface WorkerGeneration {
   readonly maxTokens: number | undefined;
   readonly sampling: SamplingSettings;
   readonly stop: readonly string[];
+  readonly stopTokenIds: readonly number[] | undefined;
+  /** Alternatives per token's log probability; undefined: no log probabilities. */
+  readonly topLogprobs: number | undefined;
   /** How many text events the worker may send before it must wait for more credit. */
   readonly credits: number;
 }
@@ -45,6 +48,20 @@ export type ToWorker =
   | { readonly type: "cancel"; readonly id: number }
   /** The consumer of `id` took `count` more events: it may send that many more. */
   | { readonly type: "credit"; readonly id: number; readonly count: number }
+  /** Tokenize as a generation's prompt would be; the worker answers `tokenized` or `failed`. */
+  | {
+      readonly type: "tokenize";
+      readonly id: number;
+      readonly input: PromptInput;
+      readonly addSpecialTokens: boolean | undefined;
+    }
+  /** Decode ids; the worker answers `detokenized` or `failed`. */
+  | {
+      readonly type: "detokenize";
+      readonly id: number;
+      readonly tokenIds: readonly number[];
+      readonly skipSpecialTokens: boolean;
+    }
   /** Finish the step under way, release the session and end the thread. */
   | { readonly type: "shutdown" };
 
@@ -91,6 +108,7 @@ export type FromWorker =
       readonly tokenIds: readonly number[];
       /** On the first token only: when its prefill ran. */
       readonly prefill?: PrefillTimes;
+      readonly logprobs?: readonly TokenLogprob[] | undefined;
     }
   | {
       readonly type: "finished";
@@ -98,6 +116,7 @@ export type FromWorker =
       readonly finishReason: FinishReason;
       readonly text: string;
       readonly tokenIds: readonly number[];
+      readonly logprobs?: readonly TokenLogprob[] | undefined;
       readonly usage: Usage;
       /** On the first token only: when its prefill ran. */
       readonly prefill?: PrefillTimes;
@@ -108,5 +127,12 @@ export type FromWorker =
       readonly code: EngineErrorCode;
       readonly message: string;
     }
+  | {
+      readonly type: "tokenized";
+      readonly id: number;
+      readonly tokenIds: readonly number[];
+      readonly tokens: readonly string[];
+    }
+  | { readonly type: "detokenized"; readonly id: number; readonly text: string }
   /** `id` was cancelled and its KV cache is freed. */
   | { readonly type: "released"; readonly id: number; readonly completionTokens: number };

@@ -27,9 +27,9 @@ import { OpenAiError, toOpenAiError } from "./openai-error.js";
 import { type OpenAiRequest, type OpenAiRoute, parseOpenAiRequest } from "./openai-request.js";
 import {
   completionResponse,
+  createChunker,
   modelObject,
   responseHead,
-  streamChunk,
   usageChunk,
 } from "./openai-responses.js";
 
@@ -88,7 +88,7 @@ export function createOpenAiHandler(options: OpenAiHandlerOptions): OpenAiHandle
         await streamGeneration(call, parsed);
       } else {
         const completed = await generation.complete(parsed.generate, call.signal, call.record);
-        writeJson(call, 200, completionResponse(route, completed));
+        writeJson(call, 200, completionResponse(route, completed, parsed.generate.logprobs));
       }
     };
 
@@ -96,6 +96,8 @@ export function createOpenAiHandler(options: OpenAiHandlerOptions): OpenAiHandle
     const { route, includeUsage } = parsed;
     const started = generation.start(parsed.generate, call.signal, call.record);
     const head = responseHead(route, started.model);
+    const chunk = createChunker(route, head, includeUsage);
+    const wantsLogprobs = parsed.generate.logprobs;
     const { response } = call;
     writeHead(response, 200, {
       "content-type": "text/event-stream; charset=utf-8",
@@ -105,31 +107,22 @@ export function createOpenAiHandler(options: OpenAiHandlerOptions): OpenAiHandle
     });
     // Admitted: send the headers (and, for chat, OpenAI's role chunk) before prefill is done.
     if (route === "chat") {
-      await sendEvent(
-        call,
-        streamChunk(route, head, { role: "assistant", text: "" }, undefined, includeUsage),
-      );
+      await sendEvent(call, chunk({ role: "assistant", text: "" }));
     } else {
       flushHeaders(response);
     }
     try {
       for await (const event of started.events) {
+        const logprobs = wantsLogprobs ? (event.logprobs ?? []) : undefined;
+        // Steps with no text (held back, or before the first token) make no chunk, unless they
+        // carry tokens whose logprobs were asked for.
+        if (event.text.length > 0 || (logprobs !== undefined && logprobs.length > 0)) {
+          await sendEvent(call, chunk({ text: event.text, logprobs }));
+        }
         if (event.type === "text") {
-          if (event.text.length > 0) {
-            await sendEvent(
-              call,
-              streamChunk(route, head, { text: event.text }, undefined, includeUsage),
-            );
-          }
           continue;
         }
-        if (event.text.length > 0) {
-          await sendEvent(
-            call,
-            streamChunk(route, head, { text: event.text }, undefined, includeUsage),
-          );
-        }
-        await sendEvent(call, streamChunk(route, head, {}, event.finishReason, includeUsage));
+        await sendEvent(call, chunk({}, event.finishReason));
         if (includeUsage) {
           await sendEvent(call, usageChunk(route, head, event.usage));
         }
@@ -283,13 +276,19 @@ function toConnectCode(failure: OpenAiError): ConnectError {
 async function readJson(call: Call, maxBytes: number): Promise<unknown> {
   const chunks: Buffer[] = [];
   let bytes = 0;
-  for await (const chunk of call.request as AsyncIterable<Buffer>) {
-    bytes += chunk.byteLength;
-    call.record.bytesReceived += chunk.byteLength;
-    if (bytes > maxBytes) {
-      throw new OpenAiError(413, `the request body is larger than ${maxBytes} bytes`, null);
+  try {
+    for await (const chunk of call.request as AsyncIterable<Buffer>) {
+      bytes += chunk.byteLength;
+      call.record.bytesReceived += chunk.byteLength;
+      if (bytes > maxBytes) {
+        throw new OpenAiError(413, `the request body is larger than ${maxBytes} bytes`, null);
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (error) {
+    if (error instanceof OpenAiError) throw error;
+    // Node's "aborted" / ECONNRESET: the client left while sending.
+    throw new ConnectError("the client went away", Code.Canceled, undefined, undefined, error);
   }
   try {
     return JSON.parse(Buffer.concat(chunks).toString("utf8"));

@@ -7,7 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
+import { connect as connectHttp2 } from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -19,12 +22,13 @@ import type { Registry } from "prom-client";
 import { H2CClient, fetch as undiciFetch } from "undici";
 import { createEngine, type EngineOptions } from "../engine/create-engine.js";
 import type { Engine } from "../engine/engine.js";
+import type { ModelSource } from "../models/model-source.js";
 import { resolveModelSource } from "../models/resolve-model-source.js";
 import { createLogger } from "../observability/logger.js";
 import { createMetricsRegistry } from "../observability/metrics-registry.js";
 import { createGatewayServer, type GatewayServer } from "../server/create-gateway-server.js";
 import { findLongGeneration, type LongGeneration } from "../testing/find-long-generation.js";
-import { metricValue } from "../testing/model-fixtures.js";
+import { builtinSource, metricValue } from "../testing/model-fixtures.js";
 import { runCommand } from "../testing/run-command.js";
 
 const prompt = "Once upon a time";
@@ -47,8 +51,10 @@ interface Gateway {
 async function startGateway(
   engineOptions: Partial<EngineOptions> = {},
   maxTimeoutMs = 60_000,
+  options: { source?: ModelSource; corsOrigins?: string[] } = {},
 ): Promise<Gateway> {
-  const source = await resolveModelSource("builtin", { offline: true, progress: false });
+  const source =
+    options.source ?? (await resolveModelSource("builtin", { offline: true, progress: false }));
   const metrics = createMetricsRegistry();
   const logger = createLogger({ level: "silent" });
   const engine = await createEngine({ models: [source], metrics, logger, ...engineOptions });
@@ -60,7 +66,7 @@ async function startGateway(
       port: 0,
       host: "127.0.0.1",
       tls: undefined,
-      corsOrigins: [],
+      corsOrigins: options.corsOrigins ?? [],
       maxRequestBytes: 1 << 16,
       maxTimeoutMs,
       webRoot: join(tmpdir(), "parley-no-web-client-here"),
@@ -329,6 +335,128 @@ describe("OpenAI-compatible API", () => {
       assert.deepEqual(off.body.choices, zero.body.choices);
     });
 
+    it("penalties and min_p reach the engine: the same text as Connect with the same field", async () => {
+      const plain = { prompt, maxTokens, temperature: 0 };
+      for (const [field, value, protoField] of [
+        ["presence_penalty", -2, "presencePenalty"],
+        ["frequency_penalty", -2, "frequencyPenalty"],
+        ["repetition_penalty", 3, "repetitionPenalty"],
+      ] as const) {
+        const connect = await gateway.connect.generate({ ...plain, [protoField]: value });
+        assert.notEqual(connect.text, connectPromptText, `${field} changes the greedy text`);
+        const { status, body } = await completion({
+          max_tokens: maxTokens,
+          temperature: 0,
+          [field]: value,
+        });
+        assert.equal(status, 200, JSON.stringify(body));
+        assert.equal((body.choices as { text: string }[])[0]?.text, connect.text, field);
+      }
+      const sampled = { prompt, maxTokens: 16, temperature: 1.5, seed: 3n, minP: 0.3 };
+      const connect = await gateway.connect.generate(sampled);
+      const { body } = await completion({ max_tokens: 16, temperature: 1.5, seed: 3, min_p: 0.3 });
+      assert.equal((body.choices as { text: string }[])[0]?.text, connect.text);
+    });
+
+    it("stop_token_ids end generation at the token with finish_reason stop", async () => {
+      const ids: number[] = [];
+      for await (const message of gateway.connect.generateStream({
+        prompt,
+        maxTokens,
+        temperature: 0,
+      })) {
+        ids.push(...message.tokenIds);
+      }
+      const stopAt = ids.findIndex((id, index) => index >= 3 && ids.indexOf(id) === index);
+      assert.ok(stopAt > 0, "a token that first appears after the third");
+      const { status, body } = await completion({
+        max_tokens: maxTokens,
+        temperature: 0,
+        stop_token_ids: [ids[stopAt]],
+      });
+      assert.equal(status, 200, JSON.stringify(body));
+      const [choice] = body.choices as { text: string; finish_reason: string }[];
+      assert.equal(choice?.finish_reason, "stop");
+      assert.ok(connectPromptText.startsWith(choice?.text ?? "-"));
+      assert.ok((choice?.text.length ?? 0) < connectPromptText.length);
+      assert.equal((body.usage as { completion_tokens: number }).completion_tokens, stopAt + 1);
+    });
+
+    it("chat logprobs: one entry per token with top_logprobs alternatives, as Connect reports them, streamed the same", async () => {
+      const connect = await gateway.connect.generate({
+        messages,
+        maxTokens: 8,
+        temperature: 0,
+        logprobs: true,
+        topLogprobs: 3,
+      });
+      const request = { messages, max_tokens: 8, temperature: 0, logprobs: true, top_logprobs: 3 };
+      const whole = await chat(request);
+      assert.equal(whole.status, 200, JSON.stringify(whole.body));
+      const [choice] = whole.body.choices as {
+        logprobs: {
+          content: {
+            token: string;
+            logprob: number;
+            bytes: number[];
+            top_logprobs: { token: string; logprob: number }[];
+          }[];
+        };
+      }[];
+      const content = choice?.logprobs.content ?? [];
+      assert.equal(content.length, connect.logprobs.length);
+      assert.equal(content.length, 8);
+      content.forEach((entry, index) => {
+        const expected = connect.logprobs[index];
+        assert.equal(entry.token, expected?.token);
+        // The proto's logprob is a float: the same value rounded to 32 bits.
+        assert.equal(Math.fround(entry.logprob), expected?.logprob);
+        assert.ok(entry.logprob <= 0);
+        assert.deepEqual(entry.bytes, [...Buffer.from(entry.token, "utf8")]);
+        assert.equal(entry.top_logprobs.length, 3);
+        assert.deepEqual(
+          entry.top_logprobs.map((top) => top.token),
+          expected?.topLogprobs.map((top) => top.token),
+        );
+      });
+      // The SDK over SSE: each chunk's logprobs joined give the same entries.
+      const stream = await gateway.openai.chat.completions.create({
+        model: gateway.modelId,
+        ...request,
+        stream: true,
+      });
+      const streamed = [];
+      for await (const chunk of stream)
+        streamed.push(...(chunk.choices[0]?.logprobs?.content ?? []));
+      assert.deepEqual(streamed, content);
+      const plain = await chat({ messages, max_tokens: 8, temperature: 0 });
+      assert.equal((plain.body.choices as { logprobs: unknown }[])[0]?.logprobs, null);
+    });
+
+    it("completion logprobs N: tokens, token_logprobs, N alternatives and text offsets", async () => {
+      const { status, body } = await completion({ max_tokens: 6, temperature: 0, logprobs: 2 });
+      assert.equal(status, 200, JSON.stringify(body));
+      const [choice] = body.choices as {
+        text: string;
+        logprobs: {
+          tokens: string[];
+          token_logprobs: number[];
+          top_logprobs: Record<string, number>[];
+          text_offset: number[];
+        };
+      }[];
+      const logprobs = choice?.logprobs;
+      assert.equal(logprobs?.tokens.length, 6);
+      assert.equal(logprobs?.token_logprobs.length, 6);
+      assert.ok(
+        logprobs?.top_logprobs.every(
+          (top) => Object.keys(top).length >= 1 && Object.keys(top).length <= 2,
+        ),
+      );
+      assert.equal(logprobs?.text_offset[0], 0);
+      assert.ok(logprobs?.token_logprobs.every((value) => value <= 0));
+    });
+
     it("content-part arrays of type text are joined; model, user, n 1 and unknown fields are accepted", async () => {
       const { status, body } = await chat({
         messages: [
@@ -426,6 +554,65 @@ describe("OpenAI-compatible API", () => {
         "messages[0].content[0]",
         /only content parts of type "text"/,
       ],
+      [
+        "presence_penalty out of range",
+        "chat",
+        { presence_penalty: 2.5 },
+        "presence_penalty",
+        /presence_penalty must be in \[-2, 2\]/,
+      ],
+      [
+        "frequency_penalty as a string",
+        "chat",
+        { frequency_penalty: "1" },
+        "frequency_penalty",
+        /must be a number/,
+      ],
+      [
+        "repetition_penalty 0",
+        "completion",
+        { repetition_penalty: 0 },
+        "repetition_penalty",
+        /above 0/,
+      ],
+      ["min_p above 1", "completion", { min_p: 1.5 }, "min_p", /min_p must be in \[0, 1\]/],
+      [
+        "stop_token_ids of strings",
+        "completion",
+        { stop_token_ids: ["2"] },
+        "stop_token_ids",
+        /array of integers/,
+      ],
+      [
+        "a negative stop token id",
+        "completion",
+        { stop_token_ids: [-1] },
+        "stop_token_ids",
+        /stop_token_ids/,
+      ],
+      ["chat logprobs as a number", "chat", { logprobs: 2 }, "logprobs", /boolean/],
+      [
+        "top_logprobs without logprobs",
+        "chat",
+        { top_logprobs: 2 },
+        "top_logprobs",
+        /requires logprobs/,
+      ],
+      [
+        "top_logprobs over 20",
+        "chat",
+        { logprobs: true, top_logprobs: 21 },
+        "top_logprobs",
+        /top_logprobs must be in \[0, 20\]/,
+      ],
+      [
+        "completion logprobs over 5",
+        "completion",
+        { logprobs: 6 },
+        "logprobs",
+        /logprobs must be in \[0, 5\]/,
+      ],
+      ["completion logprobs as a boolean", "completion", { logprobs: true }, "logprobs", /integer/],
       ["several prompts", "completion", { prompt: ["a", "b"] }, "prompt", /exactly one string/],
       ["a token-id prompt", "completion", { prompt: [1, 2, 3] }, "prompt", /token id/],
     ];
@@ -671,6 +858,97 @@ describe("OpenAI-compatible API under load and limits", () => {
       await closed;
     } finally {
       await gateway.engine.close(1_000);
+    }
+  });
+});
+
+/** The built-in model with a 16k context and no end-of-sequence token: it runs to max_tokens. */
+async function endlessBuiltinModel(): Promise<ModelSource> {
+  const source = builtinSource();
+  const dir = await mkdtemp(join(tmpdir(), "parley-endless-"));
+  await cp(source.dir, dir, { recursive: true });
+  const edit = async (file: string, change: (json: Record<string, unknown>) => void) => {
+    const path = join(dir, file);
+    const json = JSON.parse(await readFile(path, "utf8")) as Record<string, unknown>;
+    change(json);
+    await writeFile(path, JSON.stringify(json));
+  };
+  await edit("config.json", (config) => {
+    config.max_position_embeddings = 16_384;
+    delete config.eos_token_id;
+  });
+  await edit("generation_config.json", (config) => {
+    delete config.eos_token_id;
+  });
+  await edit("tokenizer_config.json", (config) => {
+    config.model_max_length = 16_384;
+    delete config.eos_token;
+  });
+  return { ...source, dir };
+}
+
+describe("OpenAI-compatible API: backpressure and CORS", () => {
+  it("an SSE reader that reads nothing pauses its generation, which is parked for a waiting call", async () => {
+    const gateway = await startGateway({ maxBatchSize: 1, parkAfterMs: 200 }, 60_000, {
+      source: await endlessBuiltinModel(),
+    });
+    // HTTP/2 with a flow-control window of 0: the server can send headers but no body byte, so
+    // its writes back up at once (an HTTP/1.1 socket would first fill the kernel's buffers).
+    const session = connectHttp2(gateway.base, { settings: { initialWindowSize: 0 } });
+    try {
+      const stalled = session.request({
+        ":method": "POST",
+        ":path": "/v1/completions",
+        "content-type": "application/json",
+      });
+      stalled.end(JSON.stringify({ prompt, max_tokens: 8000, temperature: 0, stream: true }));
+      const [headers] = (await once(stalled, "response")) as [Record<string, unknown>];
+      assert.equal(headers[":status"], 200);
+      await eventually(
+        async () => (await metricValue(gateway.metrics, "parley_generations_in_flight")) === 1,
+      );
+      // The only batch slot is held by the unread stream; this call waits for it, and gets it
+      // only because the paused generation is parked: SSE writes stopped pulling from the engine.
+      const served = await gateway.openai.completions.create({
+        model: gateway.modelId,
+        prompt,
+        max_tokens: 4,
+        temperature: 0,
+      });
+      assert.equal(served.usage?.completion_tokens, 4);
+      assert.equal(await metricValue(gateway.metrics, "parley_generations_parked_total"), 1);
+      const generated = await metricValue(gateway.metrics, "parley_completion_tokens_total");
+      assert.ok(generated < 8000, `the unread generation stopped early (${generated} tokens)`);
+      stalled.close();
+    } finally {
+      session.destroy();
+      await gateway.close();
+    }
+  });
+
+  it("the CORS policy of the other protocols applies: a preflight for /v1 with Authorization passes", async () => {
+    const origin = "https://app.example";
+    const gateway = await startGateway({}, 60_000, { corsOrigins: [origin] });
+    try {
+      const preflight = await fetch(`${gateway.base}/v1/chat/completions`, {
+        method: "OPTIONS",
+        headers: {
+          origin,
+          "access-control-request-method": "POST",
+          "access-control-request-headers": "authorization, content-type",
+        },
+      });
+      assert.equal(preflight.status, 204);
+      assert.equal(preflight.headers.get("access-control-allow-origin"), origin);
+      assert.match(preflight.headers.get("access-control-allow-headers") ?? "", /Authorization/);
+      const call = await fetch(`${gateway.base}/v1/models`, { headers: { origin } });
+      assert.equal(call.headers.get("access-control-allow-origin"), origin);
+      const other = await fetch(`${gateway.base}/v1/models`, {
+        headers: { origin: "https://elsewhere.example" },
+      });
+      assert.equal(other.headers.get("access-control-allow-origin"), null);
+    } finally {
+      await gateway.close();
     }
   });
 });

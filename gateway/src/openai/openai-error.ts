@@ -82,6 +82,11 @@ const knownParams = [
   "logprobs",
 ];
 
+/** The field name a service message starts with: "stop" of "stop[0] is empty". */
+function leadingName(message: string): string {
+  return /^[a-z_]+/.exec(message)?.[0] ?? "";
+}
+
 /** Turns what a route caught into the error the client receives. */
 export function toOpenAiError(error: unknown): OpenAiError {
   if (error instanceof OpenAiError) {
@@ -97,6 +102,6 @@ export function toOpenAiError(error: unknown): OpenAiError {
   const param =
     connectError.code === Code.NotFound && message.startsWith("model")
       ? "model"
-      : (knownParams.find((name) => message.startsWith(name)) ?? null);
+      : (knownParams.find((name) => leadingName(message) === name) ?? null);
   return new OpenAiError(mapped.status, message, param, mapped.code, connectError);
 }

@@ -7,6 +7,7 @@ import type {
   CompletedGeneration,
   FinishReason,
   ModelDescription,
+  TokenLogprob,
   Usage,
 } from "../services/generation-service.js";
 import type { OpenAiRoute } from "./openai-request.js";
@@ -53,8 +54,45 @@ export function openAiUsage(usage: Usage) {
   };
 }
 
-/** The non-streaming response of either route. */
-export function completionResponse(route: OpenAiRoute, completed: CompletedGeneration) {
+/** Chat's `logprobs`: one entry per token, with its UTF-8 bytes and alternatives. */
+export function chatLogprobs(entries: readonly TokenLogprob[]) {
+  const entry = (e: { readonly token: string; readonly logprob: number }) => ({
+    token: e.token,
+    logprob: e.logprob,
+    bytes: [...Buffer.from(e.token, "utf8")],
+  });
+  return {
+    content: entries.map((e) => ({ ...entry(e), top_logprobs: e.top.map(entry) })),
+    refusal: null,
+  };
+}
+
+/**
+ * The legacy completions' `logprobs`: parallel arrays, alternatives as `{token: logprob}` maps,
+ * and each token's character offset in the text, counted on from `offset` (a stream's earlier
+ * chunks).
+ */
+export function completionLogprobs(entries: readonly TokenLogprob[], offset: number) {
+  const text_offset: number[] = [];
+  let at = offset;
+  for (const e of entries) {
+    text_offset.push(at);
+    at += e.token.length;
+  }
+  return {
+    tokens: entries.map((e) => e.token),
+    token_logprobs: entries.map((e) => e.logprob),
+    top_logprobs: entries.map((e) => Object.fromEntries(e.top.map((t) => [t.token, t.logprob]))),
+    text_offset,
+  };
+}
+
+/** The non-streaming response of either route; `logprobs` null when not asked for. */
+export function completionResponse(
+  route: OpenAiRoute,
+  completed: CompletedGeneration,
+  wantsLogprobs: boolean,
+) {
   const head = responseHead(route, completed.model);
   const finish_reason = openAiFinishReasons[completed.finishReason];
   const usage = openAiUsage(completed.usage);
@@ -66,7 +104,7 @@ export function completionResponse(route: OpenAiRoute, completed: CompletedGener
         {
           index: 0,
           message: { role: "assistant", content: completed.text, refusal: null },
-          logprobs: null,
+          logprobs: wantsLogprobs ? chatLogprobs(completed.logprobs) : null,
           finish_reason,
         },
       ],
@@ -76,45 +114,63 @@ export function completionResponse(route: OpenAiRoute, completed: CompletedGener
   return {
     ...head,
     object: "text_completion",
-    choices: [{ index: 0, text: completed.text, logprobs: null, finish_reason }],
+    choices: [
+      {
+        index: 0,
+        text: completed.text,
+        logprobs: wantsLogprobs ? completionLogprobs(completed.logprobs, 0) : null,
+        finish_reason,
+      },
+    ],
     usage,
   };
 }
 
-/** One chunk of a stream: new text, and the finish reason on the last one. */
-export function streamChunk(
-  route: OpenAiRoute,
-  head: ResponseHead,
-  delta: { readonly role?: "assistant"; readonly text?: string },
-  finishReason: FinishReason | undefined,
-  includeUsage: boolean,
-) {
-  const finish_reason = finishReason === undefined ? null : openAiFinishReasons[finishReason];
+/** What one chunk carries besides the call's head. */
+export interface ChunkDelta {
+  readonly role?: "assistant";
+  readonly text?: string;
+  /** Set when the request asked for logprobs: this chunk's tokens. */
+  readonly logprobs?: readonly TokenLogprob[] | undefined;
+}
+
+/**
+ * Makes the chunks of one stream: new text (and its tokens' logprobs), and the finish reason on
+ * the last one. Keeps the text offset the completions' logprobs count in.
+ */
+export function createChunker(route: OpenAiRoute, head: ResponseHead, includeUsage: boolean) {
+  let offset = 0;
   // With include_usage, every chunk carries usage: null and one last chunk carries it.
   const usage = includeUsage ? { usage: null } : {};
-  if (route === "chat") {
+  return (delta: ChunkDelta, finishReason?: FinishReason) => {
+    const finish_reason = finishReason === undefined ? null : openAiFinishReasons[finishReason];
+    if (route === "chat") {
+      return {
+        ...head,
+        object: "chat.completion.chunk",
+        choices: [
+          {
+            index: 0,
+            delta: {
+              ...(delta.role === undefined ? {} : { role: delta.role }),
+              ...(delta.text === undefined ? {} : { content: delta.text }),
+            },
+            logprobs: delta.logprobs === undefined ? null : chatLogprobs(delta.logprobs),
+            finish_reason,
+          },
+        ],
+        ...usage,
+      };
+    }
+    const logprobs =
+      delta.logprobs === undefined ? null : completionLogprobs(delta.logprobs, offset);
+    offset += delta.text?.length ?? 0;
     return {
       ...head,
-      object: "chat.completion.chunk",
-      choices: [
-        {
-          index: 0,
-          delta: {
-            ...(delta.role === undefined ? {} : { role: delta.role }),
-            ...(delta.text === undefined ? {} : { content: delta.text }),
-          },
-          logprobs: null,
-          finish_reason,
-        },
-      ],
+      object: "text_completion",
+      choices: [{ index: 0, text: delta.text ?? "", logprobs, finish_reason }],
       ...usage,
     };
-  }
-  return {
-    ...head,
-    object: "text_completion",
-    choices: [{ index: 0, text: delta.text ?? "", logprobs: null, finish_reason }],
-    ...usage,
   };
 }
 

@@ -116,8 +116,16 @@ function createErrorPathEngine(): Engine {
           throw new EngineError("not_found", `model "${request.model}" is not loaded`);
       }
     },
+    // Tokenization fails as generation does for the failing models, and is not found otherwise.
+    tokenize: async (request) => refuse(request.model),
+    detokenize: async (request) => refuse(request.model),
     close: async () => {},
   };
+}
+
+function refuse(model: string): never {
+  if (model === "missing" || model === "full" || model === "closed") return failing[model]();
+  throw new EngineError("not_found", `model "${model}" is not loaded`);
 }
 
 interface TestServer {

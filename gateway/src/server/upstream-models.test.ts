@@ -258,6 +258,14 @@ describe("openai: upstream models", () => {
     });
   }
 
+  it("answers Tokenize and Detokenize for an upstream model with unimplemented", async () => {
+    const tokenize = await codeOf(client.tokenize({ model: "echo", text: "hi" }));
+    assert.equal(tokenize.code, Code.Unimplemented);
+    assert.match(tokenize.rawMessage, /no tokenizer endpoint/);
+    const detokenize = await codeOf(client.detokenize({ model: "echo", tokenIds: [1, 2] }));
+    assert.equal(detokenize.code, Code.Unimplemented);
+  });
+
   it("counts upstream generations in the engine's metrics", async () => {
     const text = await (await fetch(`${gateway.base}/metrics`)).text();
     const match = /^parley_generations_total\{model="echo",finish_reason="length"\} (\d+)$/m.exec(

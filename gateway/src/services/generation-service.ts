@@ -10,13 +10,14 @@ import type {
   Generation,
   GenerationEvent,
   ModelDescription,
+  TokenLogprob,
   Usage,
 } from "../engine/engine.js";
 import type { CallReport } from "../observability/call-report.js";
 import { toConnectError } from "./errors.js";
 import { type GenerationFields, validateGenerateRequest } from "./validate-request.js";
 
-export type { FinishReason, GenerationEvent, ModelDescription, Usage };
+export type { FinishReason, GenerationEvent, ModelDescription, TokenLogprob, Usage };
 
 /** An admitted generation, whose events throw only `ConnectError`s. */
 export interface StartedGeneration {
@@ -31,6 +32,8 @@ export interface CompletedGeneration {
   readonly model: string;
   readonly text: string;
   readonly tokenIds: readonly number[];
+  /** One per token id when the request asked for logprobs, else empty. */
+  readonly logprobs: readonly TokenLogprob[];
   readonly finishReason: FinishReason;
   readonly usage: Usage;
 }
@@ -74,12 +77,14 @@ export function createGenerationService(engine: Engine): GenerationService {
       const { model, events } = start(request, signal, report);
       const pieces: string[] = [];
       const tokenIds: number[] = [];
+      const logprobs: TokenLogprob[] = [];
       for await (const event of events) {
         pieces.push(event.text);
         tokenIds.push(...event.tokenIds);
+        if (event.logprobs !== undefined) logprobs.push(...event.logprobs);
         if (event.type === "finished") {
           const { finishReason, usage } = event;
-          return { model, text: pieces.join(""), tokenIds, finishReason, usage };
+          return { model, text: pieces.join(""), tokenIds, logprobs, finishReason, usage };
         }
       }
       throw toConnectError(new Error("the generation ended without a finished event"));

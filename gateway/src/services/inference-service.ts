@@ -1,9 +1,9 @@
 /**
  * @module The `inference.v1.InferenceService` handlers: an adapter from Protobuf messages onto
  * `generation-service.ts` (validation, the one engine call, the errors table), which the OpenAI
- * routes share. The stream handler is an async generator over the
- * engine's iterable, so connect-node's backpressure (it pulls the next message only after the
- * previous one drained) and the call's abort signal reach the engine unchanged.
+ * routes share. The stream handler is an async generator over the engine's iterable, so
+ * connect-node's backpressure (it pulls the next message only after the previous one drained)
+ * and the call's abort signal reach the engine unchanged.
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
@@ -12,15 +12,19 @@ import {
   type GenerateResponseSchema,
   type GenerateStreamResponseSchema,
   type InferenceService,
+  type TokenLogprobSchema,
   type UsageSchema,
 } from "@parley/gen/inference/v1/inference_pb";
 import type { Engine } from "../engine/engine.js";
 import { callReportKey } from "../observability/call-report.js";
+import { toConnectError } from "./errors.js";
 import {
   createGenerationService,
   type FinishReason as EngineFinishReason,
+  type TokenLogprob,
   type Usage,
 } from "./generation-service.js";
+import { validateDetokenizeRequest, validateTokenizeRequest } from "./validate-request.js";
 
 /** Options of {@link createInferenceService}. */
 export interface InferenceServiceOptions {
@@ -34,14 +38,12 @@ const finishReasons: Readonly<Record<EngineFinishReason, FinishReason>> = {
   context_length: FinishReason.CONTEXT_LENGTH,
 };
 
-/**
- * Creates the service implementation to register on a Connect router. Tokenize and Detokenize
- * are not implemented yet, so the router answers them with unimplemented.
- */
+/** Creates the service implementation to register on a Connect router. */
 export function createInferenceService(
   options: InferenceServiceOptions,
-): Omit<ServiceImpl<typeof InferenceService>, "tokenize" | "detokenize"> {
-  const generation = createGenerationService(options.engine);
+): ServiceImpl<typeof InferenceService> {
+  const { engine } = options;
+  const generation = createGenerationService(engine);
 
   return {
     async generate(request, context): Promise<MessageInitShape<typeof GenerateResponseSchema>> {
@@ -55,6 +57,7 @@ export function createInferenceService(
         text: completed.text,
         finishReason: finishReasons[completed.finishReason],
         usage: toUsage(completed.usage),
+        logprobs: toLogprobs(completed.logprobs),
       };
     },
 
@@ -71,12 +74,14 @@ export function createInferenceService(
       // now, so clients and proxies see the stream open before prefill is done.
       yield { model };
       for await (const event of events) {
+        const logprobs = event.logprobs === undefined ? [] : toLogprobs(event.logprobs);
         if (event.type === "text") {
-          yield { text: event.text, tokenIds: [...event.tokenIds] };
+          yield { text: event.text, tokenIds: [...event.tokenIds], logprobs };
         } else {
           yield {
             text: event.text,
             tokenIds: [...event.tokenIds],
+            logprobs,
             finishReason: finishReasons[event.finishReason],
             usage: toUsage(event.usage),
           };
@@ -97,7 +102,40 @@ export function createInferenceService(
         })),
       };
     },
+
+    async tokenize(request, context) {
+      try {
+        const result = await engine.tokenize(validateTokenizeRequest(request), context.signal);
+        return { model: result.model, tokenIds: [...result.tokenIds], tokens: [...result.tokens] };
+      } catch (error) {
+        throw toConnectError(error, context.signal);
+      }
+    },
+
+    async detokenize(request, context) {
+      try {
+        const result = await engine.detokenize(validateDetokenizeRequest(request), context.signal);
+        return { model: result.model, text: result.text };
+      } catch (error) {
+        throw toConnectError(error, context.signal);
+      }
+    },
   };
+}
+
+function toLogprobs(
+  logprobs: readonly TokenLogprob[],
+): MessageInitShape<typeof TokenLogprobSchema>[] {
+  return logprobs.map(({ tokenId, token, logprob, top }) => ({
+    tokenId,
+    token,
+    logprob,
+    topLogprobs: top.map((alt) => ({
+      tokenId: alt.tokenId,
+      token: alt.token,
+      logprob: alt.logprob,
+    })),
+  }));
 }
 
 function toUsage(usage: Usage): MessageInitShape<typeof UsageSchema> {

@@ -231,9 +231,19 @@ export async function startOpenAiUpstream(options: OpenAiUpstreamOptions): Promi
     }
   }
 
+  /** OpenAI's API has no tokenizer endpoint (vLLM's /tokenize is its own), so neither call exists. */
+  const noTokenizer = async (): Promise<never> => {
+    throw new EngineError(
+      "unimplemented",
+      `model ${source.id} is served by an upstream over the OpenAI API, which has no tokenizer endpoint`,
+    );
+  };
+
   return {
     description,
     ready: true,
+    tokenize: noTokenizer,
+    detokenize: noTokenizer,
     submit(request, signal): Generation {
       if (closing) throw new EngineError("unavailable", "the gateway is shutting down");
       if (signal.aborted) throw abortError(signal.reason);

@@ -17,6 +17,7 @@ import {
   takeKvRow,
 } from "./kv-cache.js";
 import type { PrefixCache } from "./prefix-cache.js";
+import type { SampledToken } from "./sampler.js";
 import type { Sequence } from "./sequence.js";
 
 /** Options for `createBatchDecoder`. */
@@ -100,8 +101,8 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
     }
   }
 
-  function emit(sequence: Sequence, token: number): void {
-    const event = sequence.accept(token);
+  function emit(sequence: Sequence, sampled: SampledToken): void {
+    const event = sequence.accept(sampled);
     const startAt = sequence.generated.length === 1 ? sequence.prefillStartAt : undefined;
     post(startAt === undefined ? event : { ...event, prefill: { startAt, endAt: epochMs() } });
     if (event.type === "finished") {

@@ -26,11 +26,11 @@ import OpenAI from "openai";
 import { pino } from "pino";
 import { createEngine } from "../engine/create-engine.js";
 import type { Engine } from "../engine/engine.js";
+import { type ApiKeyGuard, createApiKeyGuard } from "../http/api-keys.js";
 import { resolveModelSource } from "../models/resolve-model-source.js";
 import { createMetricsRegistry } from "../observability/metrics-registry.js";
-import { createGatewayServer, type GatewayServer } from "../server/create-gateway-server.js";
 import { metricValue, repoRoot } from "../testing/model-fixtures.js";
-import { type ApiKeyGuard, createApiKeyGuard } from "./api-keys.js";
+import { createGatewayServer, type GatewayServer } from "./create-gateway-server.js";
 
 const ciKey = "ci-0123456789abcdef";
 const appKey = "app~key+/9876543210=";
@@ -341,6 +341,8 @@ describe("API keys with --protect-metrics", () => {
       generate: () => {
         throw new Error("not used");
       },
+      tokenize: () => Promise.reject(new Error("not used")),
+      detokenize: () => Promise.reject(new Error("not used")),
       close: async () => {},
     };
     const server = createGatewayServer({
