@@ -29,10 +29,11 @@ test("a lookup returns the longest shared prefix, as a copy of exactly those pos
   cache.store(range(10), kvFor(10));
   cache.store([...range(6), 99, 98], kvFor(8));
   const hit = cache.lookup([...range(8), 50, 51]);
-  assert.equal(hit?.tokens, 8);
-  assert.deepEqual(hit?.kv, kvFor(8));
+  assert.ok(hit);
+  assert.equal(hit.tokens, 8);
+  assert.deepEqual(hit.kv, kvFor(8));
   // The copy is the caller's: changing it leaves the entry intact.
-  (hit?.kv.data[0] as Float32Array).fill(0);
+  (hit.kv.data[0] as Float32Array).fill(0);
   assert.deepEqual(cache.lookup([...range(8), 7])?.kv, kvFor(8));
 });
 
