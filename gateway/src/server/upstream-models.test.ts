@@ -157,6 +157,10 @@ describe("openai: upstream models", () => {
       topK: 40,
       seed: 7n,
       stop: ["\n\n"],
+      presencePenalty: 0.5,
+      frequencyPenalty: 0.25,
+      minP: 0.05,
+      stopTokenIds: [7, 9],
     });
     const seen = lastRequest(upstream, "echo");
     assert.equal(seen.path, "/v1/chat/completions");
@@ -172,6 +176,11 @@ describe("openai: upstream models", () => {
     assert.equal(seen.body.seed, 7);
     assert.deepEqual(seen.body.stop, ["\n\n"]);
     assert.deepEqual(seen.body.stream_options, { include_usage: true });
+    assert.equal(seen.body.presence_penalty, 0.5);
+    assert.equal(seen.body.frequency_penalty, 0.25);
+    assert.equal(seen.body.min_p, 0.05);
+    assert.deepEqual(seen.body.stop_token_ids, [7, 9]);
+    assert.equal(seen.body.repetition_penalty, undefined, "unset fields are not sent");
   });
 
   it("sends the URL's key as a bearer token, to that upstream only, and logs it nowhere", async () => {
@@ -257,6 +266,14 @@ describe("openai: upstream models", () => {
       assert.equal(streamed.code, code, streamed.message);
     });
   }
+
+  it("refuses logprobs for an upstream model with unimplemented rather than dropping them", async () => {
+    const error = await codeOf(
+      client.generate({ model: "echo", prompt: "x", maxTokens: 2, logprobs: true, topLogprobs: 2 }),
+    );
+    assert.equal(error.code, Code.Unimplemented);
+    assert.match(error.rawMessage, /log probabilities are not forwarded/);
+  });
 
   it("answers Tokenize and Detokenize for an upstream model with unimplemented", async () => {
     const tokenize = await codeOf(client.tokenize({ model: "echo", text: "hi" }));

@@ -122,6 +122,15 @@ export async function startOpenAiUpstream(options: OpenAiUpstreamOptions): Promi
       ...(sampling.topK === undefined ? {} : { top_k: sampling.topK }),
       ...(seed === undefined ? {} : { seed: Number(seed) }),
       ...(request.stop.length === 0 ? {} : { stop: request.stop }),
+      // OpenAI's own penalties; repetition_penalty, min_p and stop_token_ids are vLLM's (and
+      // llama.cpp's) extras, sent only when set, as top_k.
+      ...optionalFloat("presence_penalty", sampling.presencePenalty),
+      ...optionalFloat("frequency_penalty", sampling.frequencyPenalty),
+      ...optionalFloat("repetition_penalty", sampling.repetitionPenalty),
+      ...optionalFloat("min_p", sampling.minP),
+      ...(request.stopTokenIds === undefined || request.stopTokenIds.length === 0
+        ? {}
+        : { stop_token_ids: request.stopTokenIds }),
     };
     return input.kind === "messages"
       ? {
@@ -253,6 +262,13 @@ export async function startOpenAiUpstream(options: OpenAiUpstreamOptions): Promi
           `model ${source.id} is at capacity (${options.maxInFlight} requests in flight upstream): retry later`,
         );
       }
+      if (request.topLogprobs !== undefined) {
+        // Refused rather than dropped: a caller that asked for them must not get a silent none.
+        throw new EngineError(
+          "unimplemented",
+          `model ${source.id} is served by an upstream, and log probabilities are not forwarded from upstreams`,
+        );
+      }
       const { path, body } = bodyOf(request);
       const controller = new AbortController();
       const now = epochMs();
@@ -331,6 +347,11 @@ function shortestFloat32(value: number): number {
     if (Math.fround(decimal) === Math.fround(value)) return decimal;
   }
   return value;
+}
+
+/** `{ [name]: value }` for a float32 field that is set, `{}` otherwise. */
+function optionalFloat(name: string, value: number | undefined): Record<string, number> {
+  return value === undefined ? {} : { [name]: shortestFloat32(value) };
 }
 
 /** OpenAI's finish reasons in Parley's terms; vLLM's `stop_reason` tells a stop string from EOS. */
