@@ -3,13 +3,25 @@
  * @module The `parley` command: configuration, models, engine, server, signals. Everything else
  * lives in the rooms it wires together.
  */
+import { readFileSync } from "node:fs";
 import type { Logger } from "pino";
+import type { Registry } from "prom-client";
 import { ConfigError, type GatewayConfig, parseConfig } from "./config.js";
 import { createEngine } from "./engine/create-engine.js";
 import type { Engine } from "./engine/engine.js";
 import { lowerHelperThreadsPriority } from "./engine/thread-priority.js";
-import type { ModelSource } from "./models/model-source.js";
+import {
+  type ApiKey,
+  type ApiKeyGuard,
+  checkDistinct,
+  createApiKeyGuard,
+  parseApiKeys,
+} from "./http/api-keys.js";
+import type { AnyModelSource } from "./models/model-source.js";
 import { resolveModelSource } from "./models/resolve-model-source.js";
+import { redactModelSpec } from "./models/sources/openai-upstream-source.js";
+import type { CallTracer } from "./observability/call-tracer.js";
+import { gatewayVersion } from "./observability/gateway-version.js";
 import { createLogger } from "./observability/logger.js";
 import { createMetricsRegistry } from "./observability/metrics-registry.js";
 import { createGatewayServer, type GatewayServer } from "./server/create-gateway-server.js";
@@ -42,10 +54,17 @@ async function main(): Promise<void> {
 
 async function start(config: GatewayConfig, logger: Logger): Promise<void> {
   const metrics = createMetricsRegistry();
-  const models: ModelSource[] = [];
+  // Before the models: a bad key file fails the start at once, not after a download.
+  const apiKeys = createApiKeys(config, metrics, logger);
+  const models: AnyModelSource[] = [];
   for (const spec of config.models) {
-    logger.info({ model: spec }, "resolving model");
-    models.push(await resolveModelSource(spec, { offline: config.offline }));
+    logger.info({ model: redactModelSpec(spec) }, "resolving model");
+    models.push(
+      await resolveModelSource(spec, {
+        offline: config.offline,
+        upstreamApiKey: config.upstreamApiKey,
+      }),
+    );
   }
   const engine = await createEngine({
     models,
@@ -63,10 +82,12 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
     parkAfterMs: config.parkAfterMs,
     maxParked: config.maxParked,
     parkTimeoutMs: config.parkTimeoutMs,
+    upstreamTimeoutMs: config.upstreamTimeoutMs,
   });
   // After the model workers exist: they lower themselves; this lowers V8's and libuv's helpers.
   lowerHelperThreadsPriority();
-  const server = createGatewayServer({ engine, config, metrics, logger });
+  const tracer = await startTracer(config, logger);
+  const server = createGatewayServer({ engine, config, metrics, logger, apiKeys, tracer });
   const { port, host } = await server.listen();
   const authority = `${host.includes(":") ? `[${host}]` : host}:${port}`;
   logger.info(
@@ -77,13 +98,73 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
     },
     `Parley is listening on http://${authority}`,
   );
-  handleSignals(server, engine, config.shutdownGraceMs, logger);
+  handleSignals(server, engine, tracer, config.shutdownGraceMs, logger);
+}
+
+/** The OTLP tracer when `--otlp-endpoint` is set; the SDK is not even loaded otherwise. */
+async function startTracer(config: GatewayConfig, logger: Logger): Promise<CallTracer | undefined> {
+  if (config.otlpEndpoint === undefined) return undefined;
+  const { createOtlpCallTracer, otlpTracesUrl } = await import(
+    "./observability/otlp-call-tracer.js"
+  );
+  logger.info({ tracesUrl: otlpTracesUrl(config.otlpEndpoint) }, "exporting traces over OTLP/HTTP");
+  return createOtlpCallTracer({
+    endpoint: config.otlpEndpoint,
+    serviceName: process.env.OTEL_SERVICE_NAME ?? "parley",
+    serviceVersion: gatewayVersion(),
+  });
+}
+
+/**
+ * The API key guard when keys are configured (undefined: no authentication, as before keys
+ * existed). With a key file, SIGHUP re-reads it; a file that cannot be read or parsed, or holds
+ * no key, leaves the keys as they were and logs why.
+ */
+function createApiKeys(
+  config: GatewayConfig,
+  registry: Registry,
+  logger: Logger,
+): ApiKeyGuard | undefined {
+  const { apiKeyFile } = config;
+  if (config.apiKeys.length === 0 && apiKeyFile === undefined) {
+    return undefined;
+  }
+  const load = (): ApiKey[] => {
+    const keys = [...config.apiKeys];
+    if (apiKeyFile !== undefined) {
+      keys.push(...parseApiKeys(readFileSync(apiKeyFile, "utf8"), apiKeyFile));
+    }
+    if (keys.length === 0) {
+      throw new Error(`${apiKeyFile} holds no API key`);
+    }
+    checkDistinct(keys);
+    return keys;
+  };
+  const keys = load();
+  const guard = createApiKeyGuard({ keys, protectMetrics: config.protectMetrics, registry });
+  logger.info({ apiKeys: keys.map((key) => key.name) }, "API keys required");
+  if (apiKeyFile !== undefined) {
+    process.on("SIGHUP", () => {
+      try {
+        const reloaded = load();
+        guard.replace(reloaded);
+        logger.info({ apiKeys: reloaded.map((key) => key.name) }, "API keys reloaded");
+      } catch (error) {
+        logger.error(
+          { err: error, file: apiKeyFile },
+          "API keys not reloaded: keeping the old ones",
+        );
+      }
+    });
+  }
+  return guard;
 }
 
 /** The first SIGTERM/SIGINT drains and exits 0; a second one exits at once with 1. */
 function handleSignals(
   server: GatewayServer,
   engine: Engine,
+  tracer: CallTracer | undefined,
   graceMs: number,
   logger: Logger,
 ): void {
@@ -95,16 +176,18 @@ function handleSignals(
     }
     stopping = true;
     logger.info({ signal, graceMs }, "shutting down");
-    Promise.all([server.close(graceMs), engine.close(graceMs)]).then(
-      () => {
-        logger.info("shut down");
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, "shutdown failed");
-        process.exit(1);
-      },
-    );
+    Promise.all([server.close(graceMs), engine.close(graceMs)])
+      .then(() => tracer?.shutdown())
+      .then(
+        () => {
+          logger.info("shut down");
+          process.exit(0);
+        },
+        (error: unknown) => {
+          logger.error({ err: error }, "shutdown failed");
+          process.exit(1);
+        },
+      );
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);

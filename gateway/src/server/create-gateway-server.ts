@@ -1,6 +1,7 @@
 /**
  * @module The gateway's HTTP side, assembled: one port (h1, h2c and TLS sniffed per connection),
- * the RPC services (InferenceService, health, reflection) over gRPC, gRPC-Web and Connect, CORS,
+ * the RPC services (InferenceService, health, reflection) over gRPC, gRPC-Web and Connect, the
+ * OpenAI-compatible `/v1` routes over the same service layer, API keys in front of both, CORS,
  * `/metrics`, the web client, and a graceful shutdown. Tests start it on port 0 with any engine.
  */
 
@@ -23,15 +24,18 @@ import { InferenceService } from "@parley/gen/inference/v1/inference_pb";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { Engine } from "../engine/engine.js";
+import type { ApiKeyGuard } from "../http/api-keys.js";
 import { createCorsPolicy } from "../http/cors-policy.js";
 import { createSniffingListener } from "../http/create-sniffing-listener.js";
 import { createMetricsEndpoint } from "../http/metrics-endpoint.js";
 import type { NodeRequest, NodeResponse } from "../http/node-http.js";
 import { createStaticFiles } from "../http/static-files.js";
-import { createEventLoopDelayMetric } from "../observability/event-loop-delay.js";
+import type { CallTracer } from "../observability/call-tracer.js";
 import { createRpcMetrics } from "../observability/rpc-metrics.js";
+import { createOpenAiHandler } from "../openai/create-openai-handler.js";
 import { createRpcHandler, type RpcHandler } from "../rpc/create-rpc-handler.js";
 import { rpcService } from "../rpc/rpc-service.js";
+import { createGenerationService } from "../services/generation-service.js";
 import { createHealthService } from "../services/health-service.js";
 import { createInferenceService } from "../services/inference-service.js";
 import { createReflectionServices } from "../services/reflection-service.js";
@@ -57,9 +61,13 @@ export interface GatewayServerConfig {
 export interface GatewayServerOptions {
   readonly engine: Engine;
   readonly config: GatewayServerConfig;
-  /** The registry `/metrics` exposes; the server adds its RPC and event-loop metrics to it. */
+  /** The registry `/metrics` exposes; the server adds its RPC metrics to it. */
   readonly metrics: Registry;
   readonly logger: Logger;
+  /** Records every call as a trace; absent: no tracing. */
+  readonly tracer?: CallTracer | undefined;
+  /** Authentication for every protocol; absent, no route needs a key. */
+  readonly apiKeys?: ApiKeyGuard | undefined;
 }
 
 /** A gateway server: listen once, close once. */
@@ -92,6 +100,7 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   const stopFollowingReadiness = engine.onReadinessChange(followReadiness);
   followReadiness();
   const reflection = createReflectionServices({ services: [InferenceService, Health] });
+  const rpcMetrics = createRpcMetrics(options.metrics);
   const rpc = createRpcHandler({
     services: [
       rpcService(InferenceService, createInferenceService({ engine })),
@@ -102,10 +111,22 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
     readMaxBytes: config.maxRequestBytes,
     maxTimeoutMs: config.maxTimeoutMs,
     shutdownSignal: shutdown.signal,
-    metrics: createRpcMetrics(options.metrics),
+    metrics: rpcMetrics,
     logger,
+    tracer: options.tracer,
   });
-  const eventLoopDelay = createEventLoopDelayMetric({ registry: options.metrics });
+  const openai = createOpenAiHandler({
+    generation: createGenerationService(engine),
+    readMaxBytes: config.maxRequestBytes,
+    maxTimeoutMs: config.maxTimeoutMs,
+    shutdownSignal: shutdown.signal,
+    metrics: rpcMetrics,
+    logger,
+    tracer: options.tracer,
+  });
+  const apiKeys = options.apiKeys;
+  const idle = () => Promise.all([rpc.idle(), openai.idle()]);
+  const inFlight = () => rpc.inFlight() + openai.inFlight();
   const corsPolicy = createCorsPolicy({ origins: config.corsOrigins });
   const metricsEndpoint = createMetricsEndpoint(options.metrics);
   const staticFiles = createStaticFiles({ root: config.webRoot });
@@ -126,7 +147,12 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
       if (closing !== undefined && request.httpVersionMajor === 1) {
         response.setHeader("Connection", "close");
       }
-      if (corsPolicy(request, response) || rpc.handle(request, response)) {
+      if (
+        corsPolicy(request, response) ||
+        apiKeys?.rejects(request, response) === true ||
+        openai.handle(request, response) ||
+        rpc.handle(request, response)
+      ) {
         return;
       }
       if ((request.url ?? "").split("?", 1)[0] === "/metrics") {
@@ -153,9 +179,14 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
           },
           handleRequest,
         );
-  routeStreams(h2c, rpc.handleStream);
+  // Streams without a valid key go to the compatibility API, where `rejects` answers them.
+  const handleStream: RpcHandler["handleStream"] =
+    apiKeys === undefined
+      ? rpc.handleStream
+      : (stream, headers) => apiKeys.admitStream(headers, () => rpc.handleStream(stream, headers));
+  routeStreams(h2c, handleStream);
   if (tls !== undefined) {
-    routeStreams(tls, rpc.handleStream);
+    routeStreams(tls, handleStream);
   }
   const sessions = new Set<ServerHttp2Session>();
   const trackSession = (session: ServerHttp2Session) => {
@@ -210,11 +241,11 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
         for (const session of sessions) {
           session.close(); // GOAWAY: no new streams, open ones run to their end.
         }
-        logger.info({ inFlight: rpc.inFlight(), graceMs }, "draining calls in flight");
-        if (!(await settlesWithin(rpc.idle(), graceMs))) {
-          logger.warn({ inFlight: rpc.inFlight() }, "grace period over: aborting calls");
+        logger.info({ inFlight: inFlight(), graceMs }, "draining calls in flight");
+        if (!(await settlesWithin(idle(), graceMs))) {
+          logger.warn({ inFlight: inFlight() }, "grace period over: aborting calls");
           shutdown.abort(new ConnectError("the server is shutting down", Code.Unavailable));
-          await settlesWithin(rpc.idle(), flushMs);
+          await settlesWithin(idle(), flushMs);
         }
         http1.closeIdleConnections();
         // Node 20 has it on secure servers with allowHTTP1; @types/node 20 does not declare it.
@@ -224,7 +255,6 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
             socket.destroy();
           }
         }
-        eventLoopDelay.stop();
         await listenerClosed;
       })();
       return closing;
