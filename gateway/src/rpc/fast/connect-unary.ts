@@ -13,15 +13,15 @@
  */
 import type { IncomingHttpHeaders } from "node:http";
 import { Code, ConnectError } from "@connectrpc/connect";
-import {
-  codeToHttpStatus,
-  errorToJsonBytes,
-  headerUnaryEncoding,
-  parseContentType,
-  parseTimeout,
-  trailerMux,
-} from "@connectrpc/connect/protocol-connect";
 import type { NodeRequest, NodeResponse } from "../../http/node-http.js";
+import {
+  connectCodeToHttpStatus as codeToHttpStatus,
+  connectErrorToJsonBytes as errorToJsonBytes,
+  connectHeaderUnaryEncoding as headerUnaryEncoding,
+  connectTrailerMux as trailerMux,
+  parseConnectContentType as parseContentType,
+  parseConnectTimeout as parseTimeout,
+} from "../connect-internals.js";
 import {
   type CallTracker,
   DirectCall,

@@ -15,7 +15,10 @@
  */
 import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import type { ConnectError } from "@connectrpc/connect";
-import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import {
+  parseGrpcTimeout as parseTimeout,
+  grpcSetTrailerStatus as setTrailerStatus,
+} from "../connect-internals.js";
 import { type CallTracker, DirectCall, headerValue, isIdentity, trackCalls } from "./call.js";
 import type { DirectContext } from "./context.js";
 import { SingleMessageReader } from "./envelope.js";

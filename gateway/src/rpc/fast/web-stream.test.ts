@@ -10,7 +10,6 @@ import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
-import { endStreamFromJson } from "@connectrpc/connect/protocol-connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { FinishReason, InferenceService } from "@parley/gen/inference/v1/inference_pb";
 import {
@@ -20,6 +19,7 @@ import {
   startDecliningServers,
   testPathOptions,
 } from "../../testing/beside-connect-node.js";
+import { connectEndStreamFromJson as endStreamFromJson } from "../connect-internals.js";
 import { rpcService } from "../rpc-service.js";
 import { frameMessage } from "./envelope.js";
 import { createWebStreamHandler } from "./web-stream.js";

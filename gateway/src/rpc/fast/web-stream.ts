@@ -18,22 +18,20 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { Writable } from "node:stream";
 import type { ConnectError } from "@connectrpc/connect";
-import {
-  endStreamFlag,
-  endStreamToJson,
-  headerStreamEncoding,
-  parseContentType as parseConnectContentType,
-  parseTimeout as parseConnectTimeout,
-} from "@connectrpc/connect/protocol-connect";
-import {
-  headerEncoding as headerGrpcEncoding,
-  parseTimeout as parseGrpcTimeout,
-  parseContentType as parseGrpcWebContentType,
-  setTrailerStatus,
-  trailerFlag,
-  trailerSerialize,
-} from "@connectrpc/connect/protocol-grpc-web";
 import type { NodeRequest, NodeResponse } from "../../http/node-http.js";
+import {
+  connectEndStreamFlag as endStreamFlag,
+  connectEndStreamToJson as endStreamToJson,
+  connectHeaderStreamEncoding as headerStreamEncoding,
+  grpcHeaderEncoding as headerGrpcEncoding,
+  grpcSetTrailerStatus as setTrailerStatus,
+  grpcWebTrailerFlag as trailerFlag,
+  grpcWebTrailerSerialize as trailerSerialize,
+  parseConnectContentType,
+  parseConnectTimeout,
+  parseGrpcTimeout,
+  parseGrpcWebContentType,
+} from "../connect-internals.js";
 import { type CallTracker, DirectCall, headerValue, isIdentity, trackCalls } from "./call.js";
 import { frameMessage, SingleMessageReader } from "./envelope.js";
 import type {
