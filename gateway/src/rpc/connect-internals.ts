@@ -14,7 +14,9 @@
  */
 
 export {
+  type Compression,
   compressedFlag,
+  compressionNegotiate,
   createMethodSerializationLookup,
   type UniversalHandler,
   type UniversalServerResponse,

@@ -6,7 +6,8 @@
  * an entry there that no longer differs fails too.
  */
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { isDeepStrictEqual } from "node:util";
 import { type ConformanceCase, conformanceCases } from "../testing/conformance/conformance-cases.js";
@@ -18,6 +19,9 @@ import {
 } from "../testing/conformance/conformance-servers.js";
 import { type KnownDifference, knownDifferences } from "../testing/conformance/known-differences.js";
 import { createSelfSignedCert } from "../testing/self-signed-cert.js";
+
+/** Where every difference found is written, for reading beside the short message. */
+const reportDir = new URL("../../../test-output/protocol-conformance", import.meta.url).pathname;
 
 /** Calls in flight at once, per system. */
 const concurrency = 24;
@@ -37,6 +41,8 @@ function matches(entry: KnownDifference, difference: Difference): boolean {
   return pattern.test(difference.id);
 }
 
+const durations: [number, string][] = [];
+
 async function runAll(
   cases: readonly ConformanceCase[],
   target: Target,
@@ -46,8 +52,10 @@ async function runAll(
   const worker = async () => {
     while (next < cases.length) {
       const item = cases[next++] as ConformanceCase;
+      const started = performance.now();
       try {
         outcomes.set(item.id, await item.run(target));
+        durations.push([performance.now() - started, item.id]);
       } catch (error) {
         outcomes.set(item.id, { status: `client threw ${String(error)}`, headers: {}, messages: [] });
       }
@@ -86,6 +94,10 @@ describe("Parley's protocol layer answers like connect-node's router", () => {
     const results = await Promise.all(
       systems.map((system) => runAll(cases, { ...system, ca })),
     );
+    if (process.env.CONFORMANCE_TIMES !== undefined) {
+      durations.sort((a, b) => b[0] - a[0]);
+      console.log(durations.slice(0, 40).map(([ms, id]) => `${ms.toFixed(0)} ${id}`).join("\n"));
+    }
     const [reference, ...others] = results as [Map<string, Outcome>, ...Map<string, Outcome>[]];
     const differences: Difference[] = [];
     others.forEach((outcomes, index) => {
@@ -104,13 +116,22 @@ describe("Parley's protocol layer answers like connect-node's router", () => {
     const stale = knownDifferences.filter(
       (entry) => !differences.some((difference) => matches(entry, difference)),
     );
-    const shown = unexplained
-      .slice(0, 40)
-      .map((d) => `${d.system} ${d.id}\n  connect-node: ${JSON.stringify(d.expected)}\n  ${d.system}: ${JSON.stringify(d.actual)}`);
+    await mkdir(reportDir, { recursive: true });
+    await writeFile(
+      join(reportDir, "differences.json"),
+      JSON.stringify(differences, undefined, 1),
+    );
+    const shown = unexplained.slice(0, 30).map((d) => {
+      const keys = [...new Set([...Object.keys(d.expected), ...Object.keys(d.actual)])].filter(
+        (key) => !isDeepStrictEqual(d.expected[key as keyof Outcome], d.actual[key as keyof Outcome]),
+      );
+      const pick = (o: Outcome) => JSON.stringify(Object.fromEntries(keys.map((k) => [k, o[k as keyof Outcome]])));
+      return `${d.system} ${d.id}\n  connect-node: ${pick(d.expected)}\n  ${d.system}: ${pick(d.actual)}`;
+    });
     assert.deepEqual(
       unexplained.map((d) => `${d.system} ${d.id}`),
       [],
-      `${unexplained.length} differences not in known-differences.ts:\n${shown.join("\n")}`,
+      `${unexplained.length} differences not in known-differences.ts (all in ${reportDir}/differences.json):\n${shown.join("\n")}`,
     );
     assert.deepEqual(stale, [], "entries in known-differences.ts that no longer differ");
   });

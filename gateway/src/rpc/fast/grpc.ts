@@ -11,7 +11,8 @@
  * pipeline. It takes the common case and declines the rest to connect-node, which serves all of
  * gRPC: compressed requests, `+json`, client and bidi streaming, anything but POST.
  *
- * Responses are never compressed (a server may always answer with identity).
+ * Responses are compressed as connect-node's router compresses them: with the first of gzip and
+ * br the client accepts (grpc-accept-encoding), messages of 1 KiB and more.
  */
 import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import type { ConnectError } from "@connectrpc/connect";
@@ -19,7 +20,14 @@ import {
   parseGrpcTimeout as parseTimeout,
   grpcSetTrailerStatus as setTrailerStatus,
 } from "../connect-internals.js";
-import { type CallTracker, DirectCall, headerValue, isIdentity, trackCalls } from "./call.js";
+import {
+  type CallTracker,
+  DirectCall,
+  headerValue,
+  isIdentity,
+  responseCompression,
+  trackCalls,
+} from "./call.js";
 import type { DirectContext } from "./context.js";
 import { SingleMessageReader } from "./envelope.js";
 import type { DirectPathOptions, DirectRoute } from "./routes.js";
@@ -78,6 +86,7 @@ class GrpcCall extends DirectCall {
       new SingleMessageReader(tracker.options.readMaxBytes),
       route.binary,
     );
+    this.compression = responseCompression(headers["grpc-accept-encoding"]);
     this.listen(stream, stream, "2.0");
   }
 
@@ -102,31 +111,41 @@ class GrpcCall extends DirectCall {
 
   private readonly sendUnary = (response: unknown) => {
     if (this.status !== null || this.stream.destroyed) return;
-    const bytes = this.frame(response);
+    if (this.compression !== null) {
+      this.frameCompressed(response, this.compression).then(this.endUnary, this.fail);
+      return;
+    }
+    this.endUnary(this.frame(response));
+  };
+
+  private readonly endUnary = (bytes: Buffer) => {
+    if (this.status !== null || this.stream.destroyed) return;
     this.sendHeaders();
     this.settle(undefined);
     this.stream.end(bytes);
   };
 
-  /** Sends the final status: trailers after a response, or a trailers-only response. */
+  /**
+   * Sends the final status in trailers, after the response headers if none were sent yet. Never
+   * a trailers-only response: connect-node's router sends headers and trailers apart, and
+   * clients (grpc-js) then show the handler's headers as headers and its trailers as trailers.
+   */
   protected end(error: ConnectError | undefined): void {
     const { stream } = this;
     if (stream.destroyed || !this.settle(error)) return;
-    if (stream.headersSent) {
-      stream.end();
-      return;
-    }
-    stream.respond(
-      { ...responseHeaders, ...this.context.header(), ...trailersOf(error, this.context) },
-      { endStream: true },
-    );
+    if (!stream.headersSent) this.sendHeaders();
+    stream.end();
   }
 
   private sendHeaders(): void {
     const own = this.context.header();
-    this.stream.respond(own === undefined ? responseHeaders : { ...responseHeaders, ...own }, {
-      waitForTrailers: true,
-    });
+    const encoding = this.compression?.name;
+    this.stream.respond(
+      own === undefined && encoding === undefined
+        ? responseHeaders
+        : { ...responseHeaders, ...(encoding === undefined ? {} : { "grpc-encoding": encoding }), ...own },
+      { waitForTrailers: true },
+    );
     this.stream.on("wantTrailers", this.sendTrailers);
   }
 }

@@ -7,7 +7,7 @@
  * and compares the outcomes.
  */
 import type { JsonObject } from "@bufbuild/protobuf";
-import { Code } from "@connectrpc/connect";
+import { Code, type Transport } from "@connectrpc/connect";
 import {
   type CallSpec,
   type Codec,
@@ -44,28 +44,33 @@ interface Scenario {
   readonly methods: readonly MethodName[];
   /** Compressions it runs with; default identity only. */
   readonly compressions?: readonly CompressionName[];
+  /** Runs over TLS too (h2 and http/1.1), with identity only: what TLS changes is the URL. */
+  readonly tls?: boolean;
   readonly call: (method: MethodName, key: string) => Omit<CallSpec, "method">;
 }
 
-const all: readonly CompressionName[] = ["identity", "gzip", "br", "unsupported"];
+const all: readonly CompressionName[] = ["identity", "gzip", "br", "unsupported", "accept-gzip"];
 const compressing: readonly CompressionName[] = ["gzip", "br"];
 const unaryAndServer: readonly MethodName[] = ["unary", "serverStream"];
 
 const scenarios: readonly Scenario[] = [
   {
     name: "echo",
+    tls: true,
     methods: unaryAndServer,
     compressions: all,
     call: () => ({ requests: [{ hello: "world", n: 1 }], headers: requestHeaders }),
   },
   {
     name: "headers-and-trailers",
+    tls: true,
     methods: unaryAndServer,
     compressions: ["identity", "gzip"],
     call: () => ({ requests: [{ headers: { "x-head": "h1" }, trailers: { "x-trail": "t1" } }] }),
   },
   {
     name: "fail",
+    tls: true,
     methods: unaryAndServer,
     compressions: ["identity", "gzip"],
     call: () => ({
@@ -81,6 +86,12 @@ const scenarios: readonly Scenario[] = [
     }),
   },
   {
+    name: "large-error",
+    methods: unaryAndServer,
+    compressions: ["identity", "accept-gzip"],
+    call: () => ({ requests: [{ failCode: Code.FailedPrecondition, failMessage: "e".repeat(3000) }] }),
+  },
+  {
     name: "fail-after-messages",
     methods: ["serverStream"],
     call: () => ({
@@ -94,6 +105,7 @@ const scenarios: readonly Scenario[] = [
   },
   {
     name: "empty-stream",
+    tls: true,
     methods: ["serverStream"],
     call: () => ({ requests: [{ count: 0, headers: { "x-head": "h" }, trailers: { "x-trail": "t" } }] }),
   },
@@ -105,7 +117,7 @@ const scenarios: readonly Scenario[] = [
   {
     name: "large-response",
     methods: unaryAndServer,
-    compressions: ["identity", "gzip", "br"],
+    compressions: ["identity", "gzip", "br", "accept-gzip"],
     call: () => ({ requests: [{ size: 5000, count: 2 }] }),
   },
   {
@@ -115,6 +127,7 @@ const scenarios: readonly Scenario[] = [
   },
   {
     name: "deadline-after",
+    tls: true,
     methods: unaryAndServer,
     call: () => ({ requests: [{ hello: "deadline" }], timeoutMs: 30_000 }),
   },
@@ -125,6 +138,7 @@ const scenarios: readonly Scenario[] = [
   },
   {
     name: "request-over-limit",
+    tls: true,
     methods: unaryAndServer,
     compressions: ["identity", "gzip"],
     call: () => ({ requests: [{ pad: "y".repeat(readMaxBytes + 1000) }] }),
@@ -137,8 +151,9 @@ const scenarios: readonly Scenario[] = [
   },
   {
     name: "cancel",
+    tls: true,
     methods: unaryAndServer,
-    call: (_method, key) => ({ requests: [{ sleepMs: 3000, recordAbort: key }], cancelAfterMs: 150, abortKey: key }),
+    call: (_method, key) => ({ requests: [{ sleepMs: 3000, recordAbort: key }], cancel: true, abortKey: key }),
   },
 ];
 
@@ -161,6 +176,30 @@ const codecs: readonly Codec[] = ["proto", "json"];
 
 let abortKeys = 0;
 
+/** One transport per system and configuration, so calls share connections as real clients do. */
+const transports = new WeakMap<Target, Map<string, Transport>>();
+
+function transportFor(
+  target: Target,
+  protocol: "connect" | "grpc" | "grpc-web",
+  http: HttpKind,
+  codec: Codec,
+  compression: CompressionName,
+): Transport {
+  let byKey = transports.get(target);
+  if (byKey === undefined) {
+    byKey = new Map();
+    transports.set(target, byKey);
+  }
+  const key = `${protocol}/${http}/${codec}/${compression}`;
+  let transport = byKey.get(key);
+  if (transport === undefined) {
+    transport = connectNodeTransport(target, protocol, http, codec, compression);
+    byKey.set(key, transport);
+  }
+  return transport;
+}
+
 /** Every case of the table. */
 export function conformanceCases(): ConformanceCase[] {
   const cases: ConformanceCase[] = [];
@@ -172,7 +211,9 @@ export function conformanceCases(): ConformanceCase[] {
           for (const method of scenario.methods) {
             // Bidi streams need HTTP/2 (connect-node's clients refuse them on HTTP/1.1).
             if (method === "bidiStream" && (http === "h1" || http === "tls-h1")) continue;
-            for (const compression of scenario.compressions ?? ["identity"]) {
+            const tls = http === "tls-h2" || http === "tls-h1";
+            if (tls && scenario.tls !== true) continue;
+            for (const compression of tls ? ["identity" as const] : (scenario.compressions ?? ["identity"])) {
               const id = `${protocol}/${codec}/${compression}/${http}/${method}/${scenario.name}`;
               cases.push({
                 id,
@@ -180,7 +221,7 @@ export function conformanceCases(): ConformanceCase[] {
                 run: (target) => {
                   const key = `${id}#${abortKeys++}`;
                   return callWithTransport(
-                    connectNodeTransport(target, protocol, http, codec, compression),
+                    transportFor(target, protocol, http, codec, compression),
                     { method, ...scenario.call(method, key) },
                   );
                 },
@@ -256,6 +297,8 @@ function rawCases(): RawCase[] {
       { name: "two-messages", protocol, request: post(method, headers, Buffer.concat([envelope(hello), envelope(hello)])) },
       { name: "bad-proto", protocol, request: post(method, headers, envelope(new Uint8Array([0xff, 0xff, 0xff]))) },
       { name: "compressed-flag-without-encoding", protocol, request: post(method, headers, envelope(hello, 1)) },
+      { name: "over-limit", protocol, request: post(method, headers, envelope(protoBytes({ pad: "o".repeat(readMaxBytes) }))) },
+      { name: "declared-over-limit", protocol, request: post(method, headers, envelope(hello, 0, readMaxBytes + 1)) },
       { name: "unknown-procedure", protocol, request: post("Nope", headers, envelope(hello)) },
       { name: "bad-timeout", protocol, request: post(method, { ...headers, [protocol === "connect" ? "connect-timeout-ms" : "grpc-timeout"]: "soon" }, envelope(hello)) },
       { name: "expired-timeout", protocol, request: post(method, { ...headers, [protocol === "connect" ? "connect-timeout-ms" : "grpc-timeout"]: protocol === "connect" ? "0" : "0n" }, envelope(protoBytes({ sleepMs: 200 }))) },

@@ -25,7 +25,7 @@ import {
   createGrpcWebTransport,
 } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
-import { abortReasons, ConformanceService, struct } from "./conformance-service.js";
+import { abortReasons, ConformanceService, startedCalls, struct } from "./conformance-service.js";
 
 /** What a call ended with, as the client saw it: the part the suite compares. */
 export interface Outcome {
@@ -44,7 +44,8 @@ export interface Outcome {
 
 export type HttpKind = "h1" | "h2c" | "tls-h2" | "tls-h1";
 export type Codec = "proto" | "json";
-export type CompressionName = "identity" | "gzip" | "br" | "unsupported";
+/** "accept-gzip": an identity request from a client that accepts gzip responses. */
+export type CompressionName = "identity" | "gzip" | "br" | "unsupported" | "accept-gzip";
 export type MethodName = "unary" | "serverStream" | "clientStream" | "bidiStream";
 
 /** Where a client connects. */
@@ -105,13 +106,13 @@ export function connectNodeTransport(
 ): Transport {
   const baseUrl = http === "h1" ? target.http1Url : http === "h2c" ? target.h2cUrl : target.tlsUrl;
   const httpVersion = http === "h1" || http === "tls-h1" ? "1.1" : "2";
-  const send = compressionOf(compression);
+  const send = compression === "accept-gzip" ? undefined : compressionOf(compression);
   const options = {
     baseUrl,
     httpVersion,
     useBinaryFormat: codec === "proto",
     sendCompression: send,
-    acceptCompression: send === undefined ? [] : [send],
+    acceptCompression: compression === "accept-gzip" ? [compressionGzip] : send === undefined ? [] : [send],
     compressMinBytes: 0,
     nodeOptions: { ca: target.ca },
   } as const;
@@ -129,8 +130,8 @@ export interface CallSpec {
   readonly requests: readonly JsonObject[];
   readonly headers?: Record<string, string>;
   readonly timeoutMs?: number;
-  /** Abort the call this many ms after it starts; the outcome adds what the handler saw. */
-  readonly cancelAfterMs?: number;
+  /** Abort the call once its handler started; the outcome adds what the handler saw. */
+  readonly cancel?: boolean;
   /** The `recordAbort` key of the request, to read the handler's abort reason with. */
   readonly abortKey?: string;
 }
@@ -165,8 +166,7 @@ export async function callWithTransport(transport: Transport, spec: CallSpec): P
   let trailers: Record<string, string> | undefined;
   const messages: unknown[] = [];
   const abort = new AbortController();
-  const timer =
-    spec.cancelAfterMs === undefined ? undefined : setTimeout(() => abort.abort(), spec.cancelAfterMs);
+  if (spec.cancel === true) void whenStarted(spec.abortKey).then(() => abort.abort());
   const options = {
     headers: spec.headers,
     timeoutMs: spec.timeoutMs,
@@ -199,8 +199,6 @@ export async function callWithTransport(transport: Transport, spec: CallSpec): P
     outcome = { status: "ok", headers, trailers, messages };
   } catch (error) {
     outcome = errorOutcome(error, headers, trailers, messages);
-  } finally {
-    clearTimeout(timer);
   }
   return withHandlerView(outcome, spec.abortKey);
 }
@@ -224,6 +222,13 @@ function stripVolatile(json: unknown): unknown {
     return { ...rest, padLength: pad.length };
   }
   return json;
+}
+
+/** Resolves once the handler of the call with `key` started (or after 3 s). */
+async function whenStarted(key: string | undefined): Promise<void> {
+  for (let i = 0; i < 600 && (key === undefined || !startedCalls.has(key)); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 /** Adds the abort reason the handler saw, once it was recorded (or "none" after 3 s). */
@@ -279,13 +284,19 @@ export async function callWithGrpcJs(
     call.on("status", (status: grpc.StatusObject) => {
       resolve({
         status: codeName(status.code === 0 ? undefined : (status.code as unknown as Code)),
-        message: status.code === 0 ? undefined : status.details,
+        // grpc-js words its own deadline errors with timings ("Deadline exceeded after 0.170s").
+        message:
+          status.code === 0
+            ? undefined
+            : status.details.startsWith("Deadline exceeded after")
+              ? "Deadline exceeded (by the client)"
+              : status.details,
         headers,
         trailers: grpcMetadataRecord(status.metadata),
         messages,
       });
     });
-    if (spec.cancelAfterMs !== undefined) setTimeout(() => call.cancel(), spec.cancelAfterMs);
+    if (spec.cancel === true) void whenStarted(spec.abortKey).then(() => call.cancel());
   });
   client.close();
   return withHandlerView(outcome, spec.abortKey);

@@ -75,6 +75,12 @@ export interface Instructions {
 /** The abort reasons handlers saw, by `recordAbort` key: "code: message" or the error's name. */
 export const abortReasons = new Map<string, string>();
 
+/** The `recordAbort` keys of the calls whose handler started, so a client cancels only then. */
+export const startedCalls = new Set<string>();
+
+/** Request headers whose value a client computes per call (the deadline left); echoed as "set". */
+const computedRequestHeaders = new Set(["grpc-timeout", "connect-timeout-ms"]);
+
 /** Request headers a client or HTTP stack adds on its own and that are not the handler's view. */
 const volatileRequestHeaders = new Set([
   "user-agent",
@@ -142,7 +148,9 @@ function jsonToValue(value: JsonObject[string]): Struct["fields"][string] {
 function observed(context: HandlerContext, request: JsonObject): JsonObject {
   const headers: JsonObject = {};
   for (const [name, value] of context.requestHeader) {
-    if (!volatileRequestHeaders.has(name)) headers[name] = value;
+    if (!volatileRequestHeaders.has(name)) {
+      headers[name] = computedRequestHeaders.has(name) ? "set" : value;
+    }
   }
   const timeoutMs = context.timeoutMs();
   let deadline: string;
@@ -187,6 +195,7 @@ function failure(does: Instructions): Error {
 function record(context: HandlerContext, does: Instructions): void {
   const key = does.recordAbort;
   if (key === undefined) return;
+  startedCalls.add(key);
   context.signal.addEventListener("abort", () => {
     const reason: unknown = context.signal.reason;
     abortReasons.set(
