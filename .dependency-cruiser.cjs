@@ -36,10 +36,16 @@ module.exports = {
     {
       name: "only-the-engine-runs-onnxruntime",
       severity: "error",
-      comment: "Only engine/ imports onnxruntime-node (tests and the bench may, to check it).",
+      comment:
+        "Only engine/ imports onnxruntime-node (tests, their helpers and the bench may, to check it).",
       from: {
         path: "^gateway/src/",
-        pathNot: ["^gateway/src/engine/", "\\.test\\.ts$", "^gateway/src/bench/"],
+        pathNot: [
+          "^gateway/src/engine/",
+          "\\.test\\.ts$",
+          "^gateway/src/testing/",
+          "^gateway/src/bench/",
+        ],
       },
       to: { path: "onnxruntime-node" },
     },
@@ -54,6 +60,14 @@ module.exports = {
       to: { path: ["\\.test\\.ts$", "^gateway/src/testing/", "^gateway/src/bench/"] },
     },
     {
+      name: "connect-internals-in-one-module",
+      severity: "error",
+      comment:
+        "connect-es's protocol* entry points do not follow semver: only gateway/src/rpc/connect-internals.ts imports them (README, dependency pins).",
+      from: { pathNot: "^gateway/src/rpc/connect-internals\\.ts$" },
+      to: { path: "@connectrpc/connect/dist/(esm|cjs)/protocol" },
+    },
+    {
       name: "web-client-never-imports-the-gateway",
       severity: "error",
       from: { path: "^web-client/" },
@@ -62,7 +76,8 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: "node_modules" },
-    exclude: { path: ["/dist/", "^gen/src/"] },
+    // The workspaces' own build output; not node_modules/*/dist, which the connect-internals rule reads.
+    exclude: { path: ["^(gateway|web-client|gen)/dist/", "^gen/src/"] },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: "gateway/tsconfig.json" },
     enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "types"] },

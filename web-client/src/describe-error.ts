@@ -35,7 +35,9 @@ function codeToString(code: Code): string {
   const name: string | undefined = Code[code];
   return name === undefined
     ? String(code)
-    : name.replace(/^[A-Z]/, (c) => c.toLowerCase()).replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    : name
+        .replace(/^[A-Z]/, (c) => c.toLowerCase())
+        .replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
 /** Describes any thrown value; a non-Connect error is reported as `unknown` with its message. */

@@ -10,14 +10,20 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { isDeepStrictEqual } from "node:util";
-import { type ConformanceCase, conformanceCases } from "../testing/conformance/conformance-cases.js";
+import {
+  type ConformanceCase,
+  conformanceCases,
+} from "../testing/conformance/conformance-cases.js";
 import type { Outcome, Target } from "../testing/conformance/conformance-clients.js";
 import {
   type SystemUnderTest,
   startConnectNode,
   startParley,
 } from "../testing/conformance/conformance-servers.js";
-import { type KnownDifference, knownDifferences } from "../testing/conformance/known-differences.js";
+import {
+  type KnownDifference,
+  knownDifferences,
+} from "../testing/conformance/known-differences.js";
 import { createSelfSignedCert } from "../testing/self-signed-cert.js";
 
 /** Where every difference found is written, for reading beside the short message. */
@@ -36,12 +42,13 @@ interface Difference {
 function matches(entry: KnownDifference, difference: Difference): boolean {
   if (entry.system !== difference.system) return false;
   const pattern = new RegExp(
-    `^${entry.case.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`,
+    `^${entry.case
+      .split("*")
+      .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+      .join(".*")}$`,
   );
   return pattern.test(difference.id);
 }
-
-const durations: [number, string][] = [];
 
 async function runAll(
   cases: readonly ConformanceCase[],
@@ -52,12 +59,14 @@ async function runAll(
   const worker = async () => {
     while (next < cases.length) {
       const item = cases[next++] as ConformanceCase;
-      const started = performance.now();
       try {
         outcomes.set(item.id, await item.run(target));
-        durations.push([performance.now() - started, item.id]);
       } catch (error) {
-        outcomes.set(item.id, { status: `client threw ${String(error)}`, headers: {}, messages: [] });
+        outcomes.set(item.id, {
+          status: `client threw ${String(error)}`,
+          headers: {},
+          messages: [],
+        });
       }
     }
   };
@@ -91,13 +100,7 @@ describe("Parley's protocol layer answers like connect-node's router", () => {
     for (const item of cases) counts[item.protocol] = (counts[item.protocol] ?? 0) + 1;
     t.diagnostic(`${cases.length} cases per system: ${JSON.stringify(counts)}`);
 
-    const results = await Promise.all(
-      systems.map((system) => runAll(cases, { ...system, ca })),
-    );
-    if (process.env.CONFORMANCE_TIMES !== undefined) {
-      durations.sort((a, b) => b[0] - a[0]);
-      console.log(durations.slice(0, 40).map(([ms, id]) => `${ms.toFixed(0)} ${id}`).join("\n"));
-    }
+    const results = await Promise.all(systems.map((system) => runAll(cases, { ...system, ca })));
     const [reference, ...others] = results as [Map<string, Outcome>, ...Map<string, Outcome>[]];
     const differences: Difference[] = [];
     others.forEach((outcomes, index) => {
@@ -117,15 +120,14 @@ describe("Parley's protocol layer answers like connect-node's router", () => {
       (entry) => !differences.some((difference) => matches(entry, difference)),
     );
     await mkdir(reportDir, { recursive: true });
-    await writeFile(
-      join(reportDir, "differences.json"),
-      JSON.stringify(differences, undefined, 1),
-    );
+    await writeFile(join(reportDir, "differences.json"), JSON.stringify(differences, undefined, 1));
     const shown = unexplained.slice(0, 30).map((d) => {
       const keys = [...new Set([...Object.keys(d.expected), ...Object.keys(d.actual)])].filter(
-        (key) => !isDeepStrictEqual(d.expected[key as keyof Outcome], d.actual[key as keyof Outcome]),
+        (key) =>
+          !isDeepStrictEqual(d.expected[key as keyof Outcome], d.actual[key as keyof Outcome]),
       );
-      const pick = (o: Outcome) => JSON.stringify(Object.fromEntries(keys.map((k) => [k, o[k as keyof Outcome]])));
+      const pick = (o: Outcome) =>
+        JSON.stringify(Object.fromEntries(keys.map((k) => [k, o[k as keyof Outcome]])));
       return `${d.system} ${d.id}\n  connect-node: ${pick(d.expected)}\n  ${d.system}: ${pick(d.actual)}`;
     });
     assert.deepEqual(

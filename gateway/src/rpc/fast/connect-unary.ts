@@ -18,9 +18,9 @@ import {
   connectCodeToHttpStatus as codeToHttpStatus,
   connectErrorToJsonBytes as errorToJsonBytes,
   connectHeaderUnaryEncoding as headerUnaryEncoding,
-  connectTrailerMux as trailerMux,
   parseConnectContentType as parseContentType,
   parseConnectTimeout as parseTimeout,
+  connectTrailerMux as trailerMux,
 } from "../connect-internals.js";
 import {
   type CallTracker,

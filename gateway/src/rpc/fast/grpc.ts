@@ -143,7 +143,11 @@ class GrpcCall extends DirectCall {
     this.stream.respond(
       own === undefined && encoding === undefined
         ? responseHeaders
-        : { ...responseHeaders, ...(encoding === undefined ? {} : { "grpc-encoding": encoding }), ...own },
+        : {
+            ...responseHeaders,
+            ...(encoding === undefined ? {} : { "grpc-encoding": encoding }),
+            ...own,
+          },
       { waitForTrailers: true },
     );
     this.stream.on("wantTrailers", this.sendTrailers);

@@ -23,15 +23,15 @@ import type { NodeRequest, NodeResponse } from "../../http/node-http.js";
 import {
   connectEndStreamFlag as endStreamFlag,
   connectEndStreamToJson as endStreamToJson,
-  connectHeaderStreamEncoding as headerStreamEncoding,
   grpcHeaderEncoding as headerGrpcEncoding,
-  grpcSetTrailerStatus as setTrailerStatus,
-  grpcWebTrailerFlag as trailerFlag,
-  grpcWebTrailerSerialize as trailerSerialize,
+  connectHeaderStreamEncoding as headerStreamEncoding,
   parseConnectContentType,
   parseConnectTimeout,
   parseGrpcTimeout,
   parseGrpcWebContentType,
+  grpcSetTrailerStatus as setTrailerStatus,
+  grpcWebTrailerFlag as trailerFlag,
+  grpcWebTrailerSerialize as trailerSerialize,
 } from "../connect-internals.js";
 import {
   type CallTracker,

@@ -89,13 +89,23 @@ const scenarios: readonly Scenario[] = [
     name: "large-error",
     methods: unaryAndServer,
     compressions: ["identity", "accept-gzip"],
-    call: () => ({ requests: [{ failCode: Code.FailedPrecondition, failMessage: "e".repeat(3000) }] }),
+    call: () => ({
+      requests: [{ failCode: Code.FailedPrecondition, failMessage: "e".repeat(3000) }],
+    }),
   },
   {
     name: "fail-after-messages",
     methods: ["serverStream"],
     call: () => ({
-      requests: [{ count: 3, failAfter: 2, failCode: Code.Aborted, failMessage: "after two", trailers: { "x-trail": "t" } }],
+      requests: [
+        {
+          count: 3,
+          failAfter: 2,
+          failCode: Code.Aborted,
+          failMessage: "after two",
+          trailers: { "x-trail": "t" },
+        },
+      ],
     }),
   },
   {
@@ -107,12 +117,18 @@ const scenarios: readonly Scenario[] = [
     name: "empty-stream",
     tls: true,
     methods: ["serverStream"],
-    call: () => ({ requests: [{ count: 0, headers: { "x-head": "h" }, trailers: { "x-trail": "t" } }] }),
+    call: () => ({
+      requests: [{ count: 0, headers: { "x-head": "h" }, trailers: { "x-trail": "t" } }],
+    }),
   },
   {
     name: "empty-stream-fail",
     methods: ["serverStream"],
-    call: () => ({ requests: [{ count: 0, failCode: Code.NotFound, failMessage: "none", headers: { "x-head": "h" } }] }),
+    call: () => ({
+      requests: [
+        { count: 0, failCode: Code.NotFound, failMessage: "none", headers: { "x-head": "h" } },
+      ],
+    }),
   },
   {
     name: "large-response",
@@ -153,7 +169,11 @@ const scenarios: readonly Scenario[] = [
     name: "cancel",
     tls: true,
     methods: unaryAndServer,
-    call: (_method, key) => ({ requests: [{ sleepMs: 3000, recordAbort: key }], cancel: true, abortKey: key }),
+    call: (_method, key) => ({
+      requests: [{ sleepMs: 3000, recordAbort: key }],
+      cancel: true,
+      abortKey: key,
+    }),
   },
 ];
 
@@ -162,12 +182,17 @@ const streamingScenarios: readonly Scenario[] = [
   {
     name: "echo",
     methods: ["clientStream", "bidiStream"],
-    call: () => ({ requests: [{ headers: { "x-head": "h" } }, { n: 2 }] as JsonObject[], headers: requestHeaders }),
+    call: () => ({
+      requests: [{ headers: { "x-head": "h" } }, { n: 2 }] as JsonObject[],
+      headers: requestHeaders,
+    }),
   },
   {
     name: "fail",
     methods: ["clientStream", "bidiStream"],
-    call: () => ({ requests: [{ failCode: Code.PermissionDenied, failMessage: "no", failDetail: detail }] }),
+    call: () => ({
+      requests: [{ failCode: Code.PermissionDenied, failMessage: "no", failDetail: detail }],
+    }),
   },
 ];
 
@@ -213,7 +238,9 @@ export function conformanceCases(): ConformanceCase[] {
             if (method === "bidiStream" && (http === "h1" || http === "tls-h1")) continue;
             const tls = http === "tls-h2" || http === "tls-h1";
             if (tls && scenario.tls !== true) continue;
-            for (const compression of tls ? ["identity" as const] : (scenario.compressions ?? ["identity"])) {
+            for (const compression of tls
+              ? ["identity" as const]
+              : (scenario.compressions ?? ["identity"])) {
               const id = `${protocol}/${codec}/${compression}/${http}/${method}/${scenario.name}`;
               cases.push({
                 id,
@@ -244,7 +271,10 @@ export function conformanceCases(): ConformanceCase[] {
             protocol: "grpc",
             run: (target) => {
               const key = `${id}#${abortKeys++}`;
-              return callWithGrpcJs(target, http, compression, { method, ...scenario.call(method, key) });
+              return callWithGrpcJs(target, http, compression, {
+                method,
+                ...scenario.call(method, key),
+              });
             },
           });
         }
@@ -292,33 +322,172 @@ function rawCases(): RawCase[] {
     cases.push(
       { name: "ok", protocol, request: post(method, headers, envelope(hello)) },
       { name: "empty-body", protocol, request: post(method, headers, new Uint8Array(0)) },
-      { name: "truncated-prefix", protocol, request: post(method, headers, envelope(hello).subarray(0, 3)) },
-      { name: "length-longer-than-body", protocol, request: post(method, headers, envelope(hello, 0, hello.byteLength + 10)) },
-      { name: "two-messages", protocol, request: post(method, headers, Buffer.concat([envelope(hello), envelope(hello)])) },
-      { name: "bad-proto", protocol, request: post(method, headers, envelope(new Uint8Array([0xff, 0xff, 0xff]))) },
-      { name: "compressed-flag-without-encoding", protocol, request: post(method, headers, envelope(hello, 1)) },
-      { name: "over-limit", protocol, request: post(method, headers, envelope(protoBytes({ pad: "o".repeat(readMaxBytes) }))) },
-      { name: "declared-over-limit", protocol, request: post(method, headers, envelope(hello, 0, readMaxBytes + 1)) },
+      {
+        name: "truncated-prefix",
+        protocol,
+        request: post(method, headers, envelope(hello).subarray(0, 3)),
+      },
+      {
+        name: "length-longer-than-body",
+        protocol,
+        request: post(method, headers, envelope(hello, 0, hello.byteLength + 10)),
+      },
+      {
+        name: "two-messages",
+        protocol,
+        request: post(method, headers, Buffer.concat([envelope(hello), envelope(hello)])),
+      },
+      {
+        name: "bad-proto",
+        protocol,
+        request: post(method, headers, envelope(new Uint8Array([0xff, 0xff, 0xff]))),
+      },
+      {
+        name: "compressed-flag-without-encoding",
+        protocol,
+        request: post(method, headers, envelope(hello, 1)),
+      },
+      {
+        name: "over-limit",
+        protocol,
+        request: post(method, headers, envelope(protoBytes({ pad: "o".repeat(readMaxBytes) }))),
+      },
+      {
+        name: "declared-over-limit",
+        protocol,
+        request: post(method, headers, envelope(hello, 0, readMaxBytes + 1)),
+      },
       { name: "unknown-procedure", protocol, request: post("Nope", headers, envelope(hello)) },
-      { name: "bad-timeout", protocol, request: post(method, { ...headers, [protocol === "connect" ? "connect-timeout-ms" : "grpc-timeout"]: "soon" }, envelope(hello)) },
-      { name: "expired-timeout", protocol, request: post(method, { ...headers, [protocol === "connect" ? "connect-timeout-ms" : "grpc-timeout"]: protocol === "connect" ? "0" : "0n" }, envelope(protoBytes({ sleepMs: 200 }))) },
+      {
+        name: "bad-timeout",
+        protocol,
+        request: post(
+          method,
+          { ...headers, [protocol === "connect" ? "connect-timeout-ms" : "grpc-timeout"]: "soon" },
+          envelope(hello),
+        ),
+      },
+      {
+        name: "expired-timeout",
+        protocol,
+        request: post(
+          method,
+          {
+            ...headers,
+            [protocol === "connect" ? "connect-timeout-ms" : "grpc-timeout"]:
+              protocol === "connect" ? "0" : "0n",
+          },
+          envelope(protoBytes({ sleepMs: 200 })),
+        ),
+      },
     );
   }
   cases.push(
-    { name: "json-ok", protocol: "connect", request: post("Unary", { "content-type": "application/json" }, Buffer.from('{"a":1}')) },
-    { name: "bad-json", protocol: "connect", request: post("Unary", { "content-type": "application/json" }, Buffer.from("{not json")) },
-    { name: "proto-ok", protocol: "connect", request: post("Unary", { "content-type": "application/proto" }, hello) },
-    { name: "missing-content-type", protocol: "connect", request: post("Unary", {}, Buffer.from("{}")) },
-    { name: "wrong-content-type", protocol: "connect", request: post("Unary", { "content-type": "text/plain" }, Buffer.from("{}")) },
-    { name: "grpc-wrong-subtype", protocol: "grpc", request: post("Unary", { ...grpcHeaders, "content-type": "application/grpc+xml" }, envelope(hello)) },
-    { name: "unary-over-limit-declared", protocol: "connect", request: post("Unary", { "content-type": "application/proto" }, new Uint8Array(readMaxBytes + 1)) },
-    { name: "get-json", protocol: "connect", request: { method: "GET", path: `${procedure}Unary?connect=v1&encoding=json&message=${encodeURIComponent('{"get":true}')}`, headers: {}, body: new Uint8Array(0) } },
-    { name: "get-proto-base64", protocol: "connect", request: { method: "GET", path: `${procedure}Unary?connect=v1&encoding=proto&base64=1&message=${Buffer.from(hello).toString("base64url")}`, headers: {}, body: new Uint8Array(0) } },
-    { name: "get-stream-method", protocol: "connect", request: { method: "GET", path: `${procedure}ServerStream?connect=v1&encoding=json&message=%7B%7D`, headers: {}, body: new Uint8Array(0) } },
-    { name: "unary", protocol: "grpc-web-text", request: post("Unary", textHeaders, Buffer.from(envelope(hello).toString("base64"))) },
-    { name: "stream", protocol: "grpc-web-text", request: post("ServerStream", textHeaders, Buffer.from(envelope(protoBytes({ count: 2 })).toString("base64"))) },
-    { name: "fail", protocol: "grpc-web-text", request: post("Unary", textHeaders, Buffer.from(envelope(protoBytes({ failCode: Code.Unavailable, failMessage: "later" })).toString("base64"))) },
-    { name: "bad-base64", protocol: "grpc-web-text", request: post("Unary", textHeaders, Buffer.from("!!!")) },
+    {
+      name: "json-ok",
+      protocol: "connect",
+      request: post("Unary", { "content-type": "application/json" }, Buffer.from('{"a":1}')),
+    },
+    {
+      name: "bad-json",
+      protocol: "connect",
+      request: post("Unary", { "content-type": "application/json" }, Buffer.from("{not json")),
+    },
+    {
+      name: "proto-ok",
+      protocol: "connect",
+      request: post("Unary", { "content-type": "application/proto" }, hello),
+    },
+    {
+      name: "missing-content-type",
+      protocol: "connect",
+      request: post("Unary", {}, Buffer.from("{}")),
+    },
+    {
+      name: "wrong-content-type",
+      protocol: "connect",
+      request: post("Unary", { "content-type": "text/plain" }, Buffer.from("{}")),
+    },
+    {
+      name: "grpc-wrong-subtype",
+      protocol: "grpc",
+      request: post(
+        "Unary",
+        { ...grpcHeaders, "content-type": "application/grpc+xml" },
+        envelope(hello),
+      ),
+    },
+    {
+      name: "unary-over-limit-declared",
+      protocol: "connect",
+      request: post(
+        "Unary",
+        { "content-type": "application/proto" },
+        new Uint8Array(readMaxBytes + 1),
+      ),
+    },
+    {
+      name: "get-json",
+      protocol: "connect",
+      request: {
+        method: "GET",
+        path: `${procedure}Unary?connect=v1&encoding=json&message=${encodeURIComponent('{"get":true}')}`,
+        headers: {},
+        body: new Uint8Array(0),
+      },
+    },
+    {
+      name: "get-proto-base64",
+      protocol: "connect",
+      request: {
+        method: "GET",
+        path: `${procedure}Unary?connect=v1&encoding=proto&base64=1&message=${Buffer.from(hello).toString("base64url")}`,
+        headers: {},
+        body: new Uint8Array(0),
+      },
+    },
+    {
+      name: "get-stream-method",
+      protocol: "connect",
+      request: {
+        method: "GET",
+        path: `${procedure}ServerStream?connect=v1&encoding=json&message=%7B%7D`,
+        headers: {},
+        body: new Uint8Array(0),
+      },
+    },
+    {
+      name: "unary",
+      protocol: "grpc-web-text",
+      request: post("Unary", textHeaders, Buffer.from(envelope(hello).toString("base64"))),
+    },
+    {
+      name: "stream",
+      protocol: "grpc-web-text",
+      request: post(
+        "ServerStream",
+        textHeaders,
+        Buffer.from(envelope(protoBytes({ count: 2 })).toString("base64")),
+      ),
+    },
+    {
+      name: "fail",
+      protocol: "grpc-web-text",
+      request: post(
+        "Unary",
+        textHeaders,
+        Buffer.from(
+          envelope(protoBytes({ failCode: Code.Unavailable, failMessage: "later" })).toString(
+            "base64",
+          ),
+        ),
+      ),
+    },
+    {
+      name: "bad-base64",
+      protocol: "grpc-web-text",
+      request: post("Unary", textHeaders, Buffer.from("!!!")),
+    },
   );
   return cases;
 }

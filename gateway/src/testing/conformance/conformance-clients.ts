@@ -11,9 +11,9 @@ import { request as httpsRequest } from "node:https";
 import { fromBinary, type JsonObject, toBinary, toJson } from "@bufbuild/protobuf";
 import { type Struct, StructSchema } from "@bufbuild/protobuf/wkt";
 import {
+  type CallOptions,
   Code,
   ConnectError,
-  type CallOptions,
   createClient,
   type Transport,
 } from "@connectrpc/connect";
@@ -112,7 +112,8 @@ export function connectNodeTransport(
     httpVersion,
     useBinaryFormat: codec === "proto",
     sendCompression: send,
-    acceptCompression: compression === "accept-gzip" ? [compressionGzip] : send === undefined ? [] : [send],
+    acceptCompression:
+      compression === "accept-gzip" ? [compressionGzip] : send === undefined ? [] : [send],
     compressMinBytes: 0,
     nodeOptions: { ca: target.ca },
   } as const;
@@ -136,7 +137,12 @@ export interface CallSpec {
   readonly abortKey?: string;
 }
 
-function errorOutcome(error: unknown, headers: Record<string, string>, trailers: Record<string, string> | undefined, messages: unknown[]): Outcome {
+function errorOutcome(
+  error: unknown,
+  headers: Record<string, string>,
+  trailers: Record<string, string> | undefined,
+  messages: unknown[],
+): Outcome {
   const connectError = ConnectError.from(error);
   return {
     status: codeName(connectError.code),
@@ -156,7 +162,9 @@ function metadataOf(error: ConnectError): Record<string, string> {
 export function codeName(code: Code | undefined): string {
   if (code === undefined) return "ok";
   const name = Code[code] ?? String(code);
-  return name.replace(/^[A-Z]/, (c) => c.toLowerCase()).replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  return name
+    .replace(/^[A-Z]/, (c) => c.toLowerCase())
+    .replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
 /** Calls the conformance service with a connect-node transport. */
@@ -187,7 +195,8 @@ export async function callWithTransport(transport: Transport, spec: CallSpec): P
         take(await client.unary(requests[0] as Struct, options));
         break;
       case "serverStream":
-        for await (const message of client.serverStream(requests[0] as Struct, options)) take(message);
+        for await (const message of client.serverStream(requests[0] as Struct, options))
+          take(message);
         break;
       case "clientStream":
         take(await client.clientStream(iterate(requests), options));
@@ -248,12 +257,29 @@ export async function callWithGrpcJs(
   spec: CallSpec,
 ): Promise<Outcome> {
   const serialize = (value: JsonObject) => Buffer.from(toBinary(StructSchema, struct(value)));
-  const deserialize = (bytes: Buffer) => stripVolatile(toJson(StructSchema, fromBinary(StructSchema, bytes)));
+  const deserialize = (bytes: Buffer) =>
+    stripVolatile(toJson(StructSchema, fromBinary(StructSchema, bytes)));
   const path = `/${ConformanceService.typeName}/`;
   const Constructor = grpc.makeGenericClientConstructor(
     {
-      unary: { path: `${path}Unary`, requestStream: false, responseStream: false, requestSerialize: serialize, requestDeserialize: () => ({}), responseSerialize: () => Buffer.alloc(0), responseDeserialize: deserialize },
-      serverStream: { path: `${path}ServerStream`, requestStream: false, responseStream: true, requestSerialize: serialize, requestDeserialize: () => ({}), responseSerialize: () => Buffer.alloc(0), responseDeserialize: deserialize },
+      unary: {
+        path: `${path}Unary`,
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: serialize,
+        requestDeserialize: () => ({}),
+        responseSerialize: () => Buffer.alloc(0),
+        responseDeserialize: deserialize,
+      },
+      serverStream: {
+        path: `${path}ServerStream`,
+        requestStream: false,
+        responseStream: true,
+        requestSerialize: serialize,
+        requestDeserialize: () => ({}),
+        responseSerialize: () => Buffer.alloc(0),
+        responseDeserialize: deserialize,
+      },
     },
     "ConformanceService",
   );
@@ -272,9 +298,14 @@ export async function callWithGrpcJs(
     const request = spec.requests[0] ?? {};
     const call: grpc.ClientUnaryCall | grpc.ClientReadableStream<unknown> =
       spec.method === "unary"
-        ? (client as unknown as UnaryClient).unary(request, metadata, { deadline }, (_e: unknown, value: unknown) => {
-            if (value !== undefined) messages.push(value);
-          })
+        ? (client as unknown as UnaryClient).unary(
+            request,
+            metadata,
+            { deadline },
+            (_e: unknown, value: unknown) => {
+              if (value !== undefined) messages.push(value);
+            },
+          )
         : (client as unknown as StreamClient).serverStream(request, metadata, { deadline });
     call.on("metadata", (m: grpc.Metadata) => {
       headers = grpcMetadataRecord(m);
@@ -303,16 +334,26 @@ export async function callWithGrpcJs(
 }
 
 interface UnaryClient {
-  unary(r: unknown, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: unknown, v: unknown) => void): grpc.ClientUnaryCall;
+  unary(
+    r: unknown,
+    m: grpc.Metadata,
+    o: grpc.CallOptions,
+    cb: (e: unknown, v: unknown) => void,
+  ): grpc.ClientUnaryCall;
 }
 interface StreamClient {
-  serverStream(r: unknown, m: grpc.Metadata, o: grpc.CallOptions): grpc.ClientReadableStream<unknown>;
+  serverStream(
+    r: unknown,
+    m: grpc.Metadata,
+    o: grpc.CallOptions,
+  ): grpc.ClientReadableStream<unknown>;
 }
 
 function grpcMetadataRecord(metadata: grpc.Metadata): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, values] of Object.entries(metadata.getMap())) {
-    if (!ignoredHeaders.has(name)) out[name] = Buffer.isBuffer(values) ? values.toString("base64") : String(values);
+    if (!ignoredHeaders.has(name))
+      out[name] = Buffer.isBuffer(values) ? values.toString("base64") : String(values);
   }
   return out;
 }
@@ -338,12 +379,25 @@ export async function callRaw(target: Target, http: HttpKind, raw: RawRequest): 
         (response) => {
           response.on("data", (chunk: Buffer) => chunks.push(chunk));
           response.on("end", () =>
-            resolve(rawOutcome(String(response.statusCode), headerRecord(Object.entries(response.headers).map(([k, v]) => [k, String(v)])), headerRecord(Object.entries(response.trailers).map(([k, v]) => [k, String(v)])), Buffer.concat(chunks))),
+            resolve(
+              rawOutcome(
+                String(response.statusCode),
+                headerRecord(Object.entries(response.headers).map(([k, v]) => [k, String(v)])),
+                headerRecord(Object.entries(response.trailers).map(([k, v]) => [k, String(v)])),
+                Buffer.concat(chunks),
+              ),
+            ),
           );
           response.on("error", reject);
         },
       );
-      request.on("error", (error) => resolve({ status: `error ${(error as NodeJS.ErrnoException).code ?? error.message}`, headers: {}, messages: [] }));
+      request.on("error", (error) =>
+        resolve({
+          status: `error ${(error as NodeJS.ErrnoException).code ?? error.message}`,
+          headers: {},
+          messages: [],
+        }),
+      );
       request.end(raw.body);
     });
   }
@@ -365,7 +419,8 @@ export async function callRaw(target: Target, http: HttpKind, raw: RawRequest): 
       stream.on("data", (chunk: Buffer) => chunks.push(chunk));
       stream.on("error", () => {});
       stream.on("close", () => {
-        const reset = stream.rstCode !== 0 && stream.rstCode !== undefined ? ` reset ${stream.rstCode}` : "";
+        const reset =
+          stream.rstCode !== 0 && stream.rstCode !== undefined ? ` reset ${stream.rstCode}` : "";
         resolve(rawOutcome(`${status}${reset}`, headers, trailers, Buffer.concat(chunks)));
       });
       stream.end(raw.body);
@@ -375,7 +430,12 @@ export async function callRaw(target: Target, http: HttpKind, raw: RawRequest): 
   }
 }
 
-function rawOutcome(status: string, headers: Record<string, string>, trailers: Record<string, string> | undefined, body: Buffer): Outcome {
+function rawOutcome(
+  status: string,
+  headers: Record<string, string>,
+  trailers: Record<string, string> | undefined,
+  body: Buffer,
+): Outcome {
   const type = headers["content-type"] ?? "";
   const text = type.includes("json") || type.startsWith("text/") || type.includes("grpc-web-text");
   return {

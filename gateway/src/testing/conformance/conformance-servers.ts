@@ -9,8 +9,8 @@ import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import {
-  createSecureServer,
   createServer as createH2cServer,
+  createSecureServer,
   type Http2SecureServer,
   type Http2Server,
 } from "node:http2";
@@ -69,7 +69,8 @@ function closeAll(servers: readonly (Server | HttpServer | Http2Server | Http2Se
 /** connect-node's router, served the way its documentation shows. */
 export async function startConnectNode(cert: CertificateFiles): Promise<SystemUnderTest> {
   const handler = connectNodeAdapter({
-    routes: (router: ConnectRouter) => router.service(ConformanceService, conformanceImplementation),
+    routes: (router: ConnectRouter) =>
+      router.service(ConformanceService, conformanceImplementation),
     acceptCompression: [compressionGzip, compressionBrotli],
     readMaxBytes,
   });

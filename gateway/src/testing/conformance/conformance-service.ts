@@ -128,7 +128,9 @@ function valueToJson(value: Struct["fields"][string]): JsonObject[string] {
 /** A Struct from plain JSON. */
 export function struct(json: JsonObject): Struct {
   return create(StructSchema, {
-    fields: Object.fromEntries(Object.entries(json).map(([key, value]) => [key, jsonToValue(value)])),
+    fields: Object.fromEntries(
+      Object.entries(json).map(([key, value]) => [key, jsonToValue(value)]),
+    ),
   });
 }
 
@@ -139,7 +141,10 @@ function jsonToValue(value: JsonObject[string]): Struct["fields"][string] {
   if (typeof value === "string") return init({ case: "stringValue", value });
   if (typeof value === "boolean") return init({ case: "boolValue", value });
   if (Array.isArray(value)) {
-    return init({ case: "listValue", value: { $typeName: "google.protobuf.ListValue", values: value.map(jsonToValue) } });
+    return init({
+      case: "listValue",
+      value: { $typeName: "google.protobuf.ListValue", values: value.map(jsonToValue) },
+    });
   }
   return init({ case: "structValue", value: struct(value) });
 }
@@ -188,7 +193,9 @@ function failure(does: Instructions): Error {
     does.failMessage ?? "",
     does.failCode as Code,
     undefined,
-    does.failDetail === undefined ? undefined : [{ desc: StructSchema, value: struct(does.failDetail) }],
+    does.failDetail === undefined
+      ? undefined
+      : [{ desc: StructSchema, value: struct(does.failDetail) }],
   );
 }
 
@@ -244,7 +251,12 @@ async function* respond(
 export const conformanceImplementation: ServiceImpl<typeof ConformanceService> = {
   async unary(request: Struct, context: HandlerContext) {
     const does = instructionsOf(request);
-    for await (const response of respond(context, { ...does, count: 1 }, observed(context, toJsonObject(request)), 1)) {
+    for await (const response of respond(
+      context,
+      { ...does, count: 1 },
+      observed(context, toJsonObject(request)),
+      1,
+    )) {
       return response;
     }
     throw failure(does);
@@ -257,7 +269,12 @@ export const conformanceImplementation: ServiceImpl<typeof ConformanceService> =
     const received: JsonObject[] = [];
     for await (const request of requests) received.push(toJsonObject(request));
     const does = (received[0] ?? {}) as Instructions;
-    for await (const response of respond(context, { ...does, count: 1 }, observed(context, { received }), 1)) {
+    for await (const response of respond(
+      context,
+      { ...does, count: 1 },
+      observed(context, { received }),
+      1,
+    )) {
       return response;
     }
     throw failure(does);
