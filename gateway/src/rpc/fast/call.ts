@@ -64,15 +64,23 @@ export const compressMinBytes = 1024;
 export function responseCompression(accepted: string | string[] | undefined): Compression | null {
   if (accepted === undefined) return null;
   const value = Array.isArray(accepted) ? accepted.join(",") : accepted;
-  return compressionNegotiate(responseCompressions, null, value, "").response;
+  let negotiated = negotiatedByHeader.get(value);
+  if (negotiated === undefined) {
+    negotiated = compressionNegotiate(responseCompressions, null, value, "").response;
+    // Clients send a handful of values ("identity,deflate,gzip"); a client sending new ones
+    // each call only stops them from being remembered.
+    if (negotiatedByHeader.size < 64) negotiatedByHeader.set(value, negotiated);
+  }
+  return negotiated;
 }
 
-/** Compresses one enveloped message in place of its data when it is large enough. */
-export async function compressFrame(frame: Buffer, compression: Compression): Promise<Buffer> {
+const negotiatedByHeader = new Map<string, Compression | null>();
+
+/** An enveloped message compressed in place of its data when it is large enough. */
+export function compressFrame(frame: Buffer, compression: Compression): Buffer | Promise<Buffer> {
   if (frame.byteLength - 5 < compressMinBytes) return frame;
-  const data = await compression.compress(frame.subarray(5));
   const flags = (frame[0] as number) | compressedFlag;
-  return frameMessage(data, flags);
+  return compression.compress(frame.subarray(5)).then((data) => frameMessage(data, flags));
 }
 
 /** Whether a content-encoding header allows the body to be read as is. */
@@ -261,11 +269,11 @@ export abstract class DirectCall {
         const next = await messages.next();
         done = next.done === true;
         if (done || this.status !== null || sink.destroyed) break;
-        const frame =
-          this.compression === null
-            ? this.frame(next.value)
-            : await this.frameCompressed(next.value, this.compression);
-        if (this.status !== null || sink.destroyed) break;
+        let frame = this.frame(next.value);
+        if (frame instanceof Promise) {
+          frame = await frame;
+          if (this.status !== null || sink.destroyed) break;
+        }
         if (!write(frame)) await drained(sink);
       }
     } finally {
@@ -274,21 +282,26 @@ export abstract class DirectCall {
     this.end(undefined);
   }
 
-  /** Serializes and frames one response message, and counts it. */
-  protected frame(message: unknown): Buffer {
-    const bytes = frameMessage(this.serialization.serialize(message));
-    this.record.messagesSent++;
-    this.record.bytesSent += bytes.byteLength;
-    return bytes;
+  /**
+   * Serializes and frames one response message, and counts it; compressed when the response is
+   * and the message is large enough, which is the only case that waits (small messages of a
+   * compressed response stay synchronous).
+   */
+  protected frame(message: unknown): Buffer | Promise<Buffer> {
+    const data = this.serialization.serialize(message);
+    const { compression } = this;
+    if (compression === null || data.byteLength < compressMinBytes) {
+      return this.counted(frameMessage(data));
+    }
+    return compression
+      .compress(data)
+      .then((compressed) => this.counted(frameMessage(compressed, compressedFlag)));
   }
 
-  /** {@link frame}, compressed when large enough; counts the bytes as sent. */
-  protected async frameCompressed(message: unknown, compression: Compression): Promise<Buffer> {
-    const plain = frameMessage(this.serialization.serialize(message));
-    const bytes = await compressFrame(plain, compression);
+  private counted(frame: Buffer): Buffer {
     this.record.messagesSent++;
-    this.record.bytesSent += bytes.byteLength;
-    return bytes;
+    this.record.bytesSent += frame.byteLength;
+    return frame;
   }
 }
 

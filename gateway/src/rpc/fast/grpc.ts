@@ -47,6 +47,10 @@ const responseHeaders = {
   [constants.HTTP2_HEADER_CONTENT_TYPE]: "application/grpc+proto",
 };
 const okTrailers = { "grpc-status": "0" };
+/** The response headers of a compressed response, by compression name. */
+const compressedResponseHeaders = new Map(
+  ["gzip", "br"].map((name) => [name, { ...responseHeaders, "grpc-encoding": name }]),
+);
 
 /** Creates the handler for the methods of `options.routes` it can serve. */
 export function createGrpcStreamHandler(options: GrpcStreamHandlerOptions): GrpcStreamHandler {
@@ -111,11 +115,18 @@ class GrpcCall extends DirectCall {
 
   private readonly sendUnary = (response: unknown) => {
     if (this.status !== null || this.stream.destroyed) return;
-    if (this.compression !== null) {
-      this.frameCompressed(response, this.compression).then(this.endUnary, this.fail);
+    let frame: Buffer | Promise<Buffer>;
+    try {
+      frame = this.frame(response);
+    } catch (error) {
+      this.fail(error);
       return;
     }
-    this.endUnary(this.frame(response));
+    if (frame instanceof Promise) {
+      frame.then(this.endUnary, this.fail);
+      return;
+    }
+    this.endUnary(frame);
   };
 
   private readonly endUnary = (bytes: Buffer) => {
@@ -139,17 +150,13 @@ class GrpcCall extends DirectCall {
 
   private sendHeaders(): void {
     const own = this.context.header();
-    const encoding = this.compression?.name;
-    this.stream.respond(
-      own === undefined && encoding === undefined
+    const headers =
+      this.compression === null
         ? responseHeaders
-        : {
-            ...responseHeaders,
-            ...(encoding === undefined ? {} : { "grpc-encoding": encoding }),
-            ...own,
-          },
-      { waitForTrailers: true },
-    );
+        : (compressedResponseHeaders.get(this.compression.name) ?? responseHeaders);
+    this.stream.respond(own === undefined ? headers : { ...headers, ...own }, {
+      waitForTrailers: true,
+    });
     this.stream.on("wantTrailers", this.sendTrailers);
   }
 }

@@ -160,20 +160,19 @@ class WebStreamCall extends DirectCall {
     const { response } = this;
     if (response.destroyed || !this.settle(error)) return;
     this.writeHead();
-    const end = this.dialect.end(error, this.context.trailer());
-    if (this.compression === null) {
-      this.record.bytesSent += end.byteLength;
-      response.end(end);
-      return;
+    const plain = this.dialect.end(error, this.context.trailer());
+    const end = this.compression === null ? plain : compressFrame(plain, this.compression);
+    if (end instanceof Promise) {
+      end.then(this.endWith, () => response.destroy());
+    } else {
+      this.endWith(end);
     }
-    compressFrame(end, this.compression).then(
-      (frame) => {
-        this.record.bytesSent += frame.byteLength;
-        response.end(frame);
-      },
-      () => response.destroy(),
-    );
   }
+
+  private readonly endWith = (frame: Buffer): void => {
+    this.record.bytesSent += frame.byteLength;
+    this.response.end(frame);
+  };
 
   private writeHead(): void {
     const { response } = this;
