@@ -24,7 +24,7 @@ import {
   type RawRequest,
   type Target,
 } from "./conformance-clients.js";
-import { readMaxBytes } from "./conformance-servers.js";
+import { maxTimeoutMs, readMaxBytes } from "./conformance-servers.js";
 
 /** One call of the table. */
 export interface ConformanceCase {
@@ -146,6 +146,11 @@ const scenarios: readonly Scenario[] = [
     tls: true,
     methods: unaryAndServer,
     call: () => ({ requests: [{ hello: "deadline" }], timeoutMs: 30_000 }),
+  },
+  {
+    name: "deadline-above-max",
+    methods: unaryAndServer,
+    call: () => ({ requests: [{ hello: "long" }], timeoutMs: maxTimeoutMs * 2 }),
   },
   {
     name: "deadline-during",

@@ -31,6 +31,9 @@ import { ConformanceService, conformanceImplementation } from "./conformance-ser
 /** Largest request message every system accepts. */
 export const readMaxBytes = 64 * 1024;
 
+/** Longest deadline every system allows: Parley shortens longer ones, connect-node refuses them. */
+export const maxTimeoutMs = 600_000;
+
 /** The systems, by name. */
 export type SystemName = "connect-node" | "parley" | "parley-router";
 
@@ -73,6 +76,7 @@ export async function startConnectNode(cert: CertificateFiles): Promise<SystemUn
       router.service(ConformanceService, conformanceImplementation),
     acceptCompression: [compressionGzip, compressionBrotli],
     readMaxBytes,
+    maxTimeoutMs,
   });
   const http1 = createHttpServer(handler);
   const h2c = createH2cServer(handler);
@@ -108,8 +112,7 @@ export async function startParley(
   const rpc = createRpcHandler({
     services: [rpcService(ConformanceService, conformanceImplementation)],
     readMaxBytes,
-    // Above every deadline the suite sends: Parley clamps deadlines, connect-node refuses them.
-    maxTimeoutMs: 3_600_000,
+    maxTimeoutMs,
     shutdownSignal: shutdown.signal,
     fastPaths,
     metrics: createRpcMetrics(new Registry()),

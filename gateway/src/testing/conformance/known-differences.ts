@@ -12,4 +12,10 @@ export interface KnownDifference {
   readonly reason: string;
 }
 
-export const knownDifferences: readonly KnownDifference[] = [];
+const clamp =
+  "Parley shortens a deadline above --max-timeout-ms to the limit (rpc/clamp-timeout.ts), as gRPC servers and proxies do; connect-node refuses it with invalid_argument, which breaks clients that ask for the limit plus slack (grpcio) or for 'a long time'";
+
+export const knownDifferences: readonly KnownDifference[] = [
+  { system: "parley", case: "*/deadline-above-max", reason: clamp },
+  { system: "parley-router", case: "*/deadline-above-max", reason: clamp },
+];
