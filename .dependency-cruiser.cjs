@@ -53,7 +53,7 @@ module.exports = {
       name: "only-the-engine-runs-onnxruntime",
       severity: "error",
       comment:
-        "Only engine/ imports onnxruntime-node (tests, test helpers and the bench may, to check it).",
+        "Only engine/ imports onnxruntime-node (tests, their helpers and the bench may, to check it).",
       from: {
         path: "^gateway/src/",
         pathNot: [
@@ -93,6 +93,14 @@ module.exports = {
         "The model builder writes files; it imports nothing of the gateway or the web client.",
       from: { path: "^model-builder/" },
       to: { path: ["^gateway/", "^web-client/", "@parley/gateway"] },
+    },
+    {
+      name: "connect-internals-in-one-module",
+      severity: "error",
+      comment:
+        "connect-es's protocol* entry points do not follow semver: only gateway/src/rpc/connect-internals.ts imports them (README, dependency pins).",
+      from: { pathNot: "^gateway/src/rpc/connect-internals\\.ts$" },
+      to: { path: "@connectrpc/connect/dist/(esm|cjs)/protocol" },
     },
     {
       name: "web-client-never-imports-the-gateway",

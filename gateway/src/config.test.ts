@@ -24,6 +24,7 @@ describe("parseConfig", () => {
     assert.equal(defaults.maxParked, undefined);
     assert.equal(defaults.maxRequestBytes, 4 * 1024 * 1024);
     assert.equal(defaults.maxTimeoutMs, 3_600_000);
+    assert.equal(defaults.fastPaths, true);
     assert.equal(defaults.shutdownGraceMs, 25_000);
     assert.equal(defaults.logLevel, "info");
     assert.equal(defaults.offline, false);
@@ -76,6 +77,8 @@ describe("parseConfig", () => {
       "1024",
       "--max-timeout-ms",
       "5000",
+      "--fast-paths",
+      "off",
       "--shutdown-grace-ms",
       "0",
       "--log-level",
@@ -116,6 +119,7 @@ describe("parseConfig", () => {
       parkTimeoutMs: 5000,
       maxRequestBytes: 1024,
       maxTimeoutMs: 5000,
+      fastPaths: false,
       shutdownGraceMs: 0,
       logLevel: "debug",
       offline: true,
@@ -199,6 +203,7 @@ describe("parseConfig", () => {
   it("refuses what it cannot use, naming the flag", () => {
     const refusals: [string[], RegExp][] = [
       [["--port", "65536"], /--port/],
+      [["--fast-paths", "maybe"], /--fast-paths must be on or off/],
       [["--port", "eighty"], /--port/],
       [["--max-queue", "0"], /--max-queue/],
       [["--max-batch", "1.5"], /--max-batch/],

@@ -216,6 +216,12 @@ const specs = {
     value: "MS",
     help: "longest deadline a call may have; longer ones are shortened to it (default 3600000)",
   },
+  "fast-paths": {
+    type: "string",
+    env: ["PARLEY_FAST_PATHS"],
+    value: "on|off",
+    help: "serve common gRPC, gRPC-Web and Connect calls on Parley's own paths beside connect-node's router; off sends every call through the router (default on)",
+  },
   "shutdown-grace-ms": {
     type: "string",
     env: ["PARLEY_SHUTDOWN_GRACE_MS"],
@@ -402,6 +408,10 @@ export function parseConfig(argv: readonly string[], env: Env): CommandLine {
   if (!isDevice(device)) {
     throw new ConfigError(`--device must be one of ${devices.join(", ")}, got "${device}"`);
   }
+  const fastPaths = text("fast-paths")?.toLowerCase() ?? "on";
+  if (fastPaths !== "on" && fastPaths !== "off") {
+    throw new ConfigError(`--fast-paths must be on or off, got "${fastPaths}"`);
+  }
 
   return {
     kind: "run",
@@ -424,6 +434,7 @@ export function parseConfig(argv: readonly string[], env: Env): CommandLine {
       parkTimeoutMs: integer("park-timeout-ms", 1),
       maxRequestBytes: integer("max-request-bytes", 1, 0xffffffff) ?? 4 * 1024 * 1024,
       maxTimeoutMs: integer("max-timeout-ms", 1) ?? 3_600_000,
+      fastPaths: fastPaths === "on",
       shutdownGraceMs: integer("shutdown-grace-ms", 0) ?? 25_000,
       logLevel,
       offline: flag("offline"),

@@ -3,7 +3,6 @@
  * own message, and a hint about what to try. The page shows these; nothing ends up console-only.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { codeToString } from "@connectrpc/connect/protocol-connect";
 
 /** A failed call, ready to show. */
 export interface ErrorInfo {
@@ -25,6 +24,20 @@ export interface DescribeErrorOptions {
   readonly pageOrigin: string;
   /** The protocol label the call used, e.g. "gRPC-Web". */
   readonly protocol: string;
+}
+
+/**
+ * A code as the wire spells it ("resource_exhausted"): the public `Code` enum's name in
+ * snake_case. Written here because connect-es's own `codeToString` sits in an entry point whose
+ * exports do not follow semver.
+ */
+function codeToString(code: Code): string {
+  const name: string | undefined = Code[code];
+  return name === undefined
+    ? String(code)
+    : name
+        .replace(/^[A-Z]/, (c) => c.toLowerCase())
+        .replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
 /** Describes any thrown value; a non-Connect error is reported as `unknown` with its message. */

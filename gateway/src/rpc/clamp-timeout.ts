@@ -5,13 +5,11 @@
  * "a long time"; gRPC servers and proxies (Envoy's max_grpc_timeout) clamp instead.
  */
 import {
-  headerTimeout as connectTimeoutHeader,
-  parseTimeout as parseConnectTimeout,
-} from "@connectrpc/connect/protocol-connect";
-import {
-  headerTimeout as grpcTimeoutHeader,
-  parseTimeout as parseGrpcTimeout,
-} from "@connectrpc/connect/protocol-grpc";
+  connectHeaderTimeout as connectTimeoutHeader,
+  grpcHeaderTimeout as grpcTimeoutHeader,
+  parseConnectTimeout,
+  parseGrpcTimeout,
+} from "./connect-internals.js";
 
 /**
  * Rewrites the timeout header in `header` (the request's, before connect-node reads it) to at

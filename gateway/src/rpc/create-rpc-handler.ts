@@ -2,7 +2,8 @@
  * @module Serves the registered procedures over gRPC, gRPC-Web and Connect, and observes every
  * call (protocol, status code, messages, wire bytes) for its report: metrics and one log line.
  *
- * Four paths share the services, the call count and the report, all for speed but the last:
+ * Four paths share the services, the call count and the report, all for speed but the last
+ * (`fastPaths: false`, `--fast-paths off`, serves everything on the last):
  * gRPC calls of unary and server-streaming methods on HTTP/2 take the direct path
  * (grpc-stream-handler.ts); Connect server streams and gRPC-Web calls take
  * web-stream-handler.ts; Connect unary POSTs take connect-unary-handler.ts; everything else
@@ -19,7 +20,6 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { performance } from "node:perf_hooks";
 import { Code, ConnectError, createConnectRouter, createContextValues } from "@connectrpc/connect";
-import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import {
   compressionBrotli,
   compressionGzip,
@@ -32,6 +32,7 @@ import { callReportKey } from "../observability/call-report.js";
 import type { CallTracer } from "../observability/call-tracer.js";
 import type { RpcMetrics } from "../observability/rpc-metrics.js";
 import { clampTimeout } from "./clamp-timeout.js";
+import type { UniversalHandler } from "./connect-internals.js";
 import { createConnectUnaryHandler } from "./fast/connect-unary.js";
 import { createGrpcStreamHandler } from "./fast/grpc.js";
 import { createDirectRoutes, type DirectPathOptions } from "./fast/routes.js";
@@ -53,6 +54,12 @@ export interface RpcHandlerOptions {
   readonly maxTimeoutMs: number;
   /** Aborting it aborts every handler's signal with its reason. */
   readonly shutdownSignal: AbortSignal;
+  /**
+   * Serve what they can on the paths beside connect-node (rpc/fast/); false serves every call
+   * through connect-node's router, as a fallback and so the differential suite can compare both.
+   * Default true.
+   */
+  readonly fastPaths?: boolean;
   readonly metrics: RpcMetrics;
   readonly logger: Logger;
   /** Records each finished call as a trace; absent: no tracing (`--otlp-endpoint` unset). */
@@ -116,9 +123,13 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     onEnd: (call, error, durationMs, httpVersion) =>
       ended(call, { error, durationMs, httpVersion }),
   };
-  const handleStream = createGrpcStreamHandler(besideConnectNode);
-  const handleWebStream = createWebStreamHandler(besideConnectNode);
-  const handleConnectUnary = createConnectUnaryHandler(besideConnectNode);
+  const fastPaths = options.fastPaths ?? true;
+  const declineStream = () => false;
+  const handleStream = fastPaths ? createGrpcStreamHandler(besideConnectNode) : declineStream;
+  const handleWebStream = fastPaths ? createWebStreamHandler(besideConnectNode) : declineStream;
+  const handleConnectUnary = fastPaths
+    ? createConnectUnaryHandler(besideConnectNode)
+    : declineStream;
 
   function handle(request: NodeRequest, response: NodeResponse): boolean {
     const path = (request.url ?? "").split("?", 1)[0] ?? "";

@@ -5,10 +5,10 @@
  * for failures, the server-side cause, which never reaches the client.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { Logger } from "pino";
 import type { CallTracer } from "../observability/call-tracer.js";
 import type { RpcMetrics } from "../observability/rpc-metrics.js";
+import { codeToString } from "./connect-internals.js";
 import type { RpcCall } from "./rpc-call.js";
 
 /** Options of {@link createRpcCallReporter}. */

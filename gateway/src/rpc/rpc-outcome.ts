@@ -6,22 +6,22 @@
  * frame, the Connect end-stream frame, or the Connect unary error body.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { compressedFlag, type UniversalServerResponse } from "@connectrpc/connect/protocol";
-import {
-  codeFromHttpStatus as connectCodeFromHttpStatus,
-  endStreamFlag,
-  endStreamFromJson,
-  errorFromJsonBytes,
-  headerStreamEncoding,
-  headerUnaryEncoding,
-} from "@connectrpc/connect/protocol-connect";
-import {
-  findTrailerError,
-  codeFromHttpStatus as grpcCodeFromHttpStatus,
-  headerEncoding as headerGrpcEncoding,
-} from "@connectrpc/connect/protocol-grpc";
-import { trailerFlag, trailerParse } from "@connectrpc/connect/protocol-grpc-web";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
+import {
+  compressedFlag,
+  connectCodeFromHttpStatus,
+  connectEndStreamFlag as endStreamFlag,
+  connectEndStreamFromJson as endStreamFromJson,
+  connectErrorFromJsonBytes as errorFromJsonBytes,
+  grpcFindTrailerError as findTrailerError,
+  grpcCodeFromHttpStatus,
+  grpcHeaderEncoding as headerGrpcEncoding,
+  connectHeaderStreamEncoding as headerStreamEncoding,
+  connectHeaderUnaryEncoding as headerUnaryEncoding,
+  grpcWebTrailerFlag as trailerFlag,
+  grpcWebTrailerParse as trailerParse,
+  type UniversalServerResponse,
+} from "./connect-internals.js";
 import type { RpcProtocol } from "./rpc-protocol.js";
 
 /** A response as it was written, filled in while it is written. */

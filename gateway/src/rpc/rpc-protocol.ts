@@ -2,9 +2,11 @@
  * @module Which of the three protocols a request speaks, from its content type (the same regular
  * expressions connect-node negotiates with), as a metric and log label.
  */
-import { contentTypeRegExp as connectContentType } from "@connectrpc/connect/protocol-connect";
-import { contentTypeRegExp as grpcContentType } from "@connectrpc/connect/protocol-grpc";
-import { contentTypeRegExp as grpcWebContentType } from "@connectrpc/connect/protocol-grpc-web";
+import {
+  connectContentTypeRegExp as connectContentType,
+  grpcContentTypeRegExp as grpcContentType,
+  grpcWebContentTypeRegExp as grpcWebContentType,
+} from "./connect-internals.js";
 
 /** A protocol label; "openai" for the `/v1` routes; "unknown" for requests no protocol handler accepts. */
 export type RpcProtocol = "grpc" | "grpc_web" | "connect" | "openai" | "unknown";

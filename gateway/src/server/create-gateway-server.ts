@@ -53,6 +53,8 @@ export interface GatewayServerConfig {
   readonly maxRequestBytes: number;
   /** Longest deadline a call may have; clients asking for more get this one. */
   readonly maxTimeoutMs: number;
+  /** Serve common calls beside connect-node's router (rpc/fast/); default true. */
+  readonly fastPaths?: boolean;
   /** The built web client served at "/". */
   readonly webRoot: string;
 }
@@ -110,6 +112,7 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
     ],
     readMaxBytes: config.maxRequestBytes,
     maxTimeoutMs: config.maxTimeoutMs,
+    fastPaths: config.fastPaths,
     shutdownSignal: shutdown.signal,
     metrics: rpcMetrics,
     logger,
@@ -268,7 +271,7 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
  * which the server registers when it is created with a request handler; it is taken out and
  * called from here, so that a stream is served by exactly one of the two.
  */
-function routeStreams(
+export function routeStreams(
   server: Http2Server | Http2SecureServer,
   direct: (...args: Parameters<RpcHandler["handleStream"]>) => boolean,
 ): void {

@@ -14,9 +14,11 @@ import type { EventEmitter } from "node:events";
 import type { IncomingHttpHeaders } from "node:http";
 import { performance } from "node:perf_hooks";
 import { Code, ConnectError, type MethodImplSpec } from "@connectrpc/connect";
+import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
+import { type Compression, compressedFlag, compressionNegotiate } from "../connect-internals.js";
 import { createRpcCall, type RpcCall } from "../rpc-call.js";
 import type { RpcProtocol } from "../rpc-protocol.js";
-import { DirectContext, drained } from "./context.js";
+import { clientGoneReason, DirectContext, drained } from "./context.js";
 import { frameMessage } from "./envelope.js";
 import type { DirectPathOptions, DirectRoute, DirectSerialization } from "./routes.js";
 
@@ -49,6 +51,38 @@ export function headerValue(value: string | string[] | undefined): string | null
   return typeof value === "string" ? value : null;
 }
 
+/** The response compressions the paths offer: connect-node's router's, in its order. */
+const responseCompressions = [compressionGzip, compressionBrotli];
+
+/** Smallest message compressed, as connect-es's default `compressMinBytes`. */
+export const compressMinBytes = 1024;
+
+/**
+ * The compression of the response to a request with an identity body that accepts `accepted`
+ * (an accept-encoding header value), as connect-node's router negotiates it; null: identity.
+ */
+export function responseCompression(accepted: string | string[] | undefined): Compression | null {
+  if (accepted === undefined) return null;
+  const value = Array.isArray(accepted) ? accepted.join(",") : accepted;
+  let negotiated = negotiatedByHeader.get(value);
+  if (negotiated === undefined) {
+    negotiated = compressionNegotiate(responseCompressions, null, value, "").response;
+    // Clients send a handful of values ("identity,deflate,gzip"); a client sending new ones
+    // each call only stops them from being remembered.
+    if (negotiatedByHeader.size < 64) negotiatedByHeader.set(value, negotiated);
+  }
+  return negotiated;
+}
+
+const negotiatedByHeader = new Map<string, Compression | null>();
+
+/** An enveloped message compressed in place of its data when it is large enough. */
+export function compressFrame(frame: Buffer, compression: Compression): Buffer | Promise<Buffer> {
+  if (frame.byteLength - 5 < compressMinBytes) return frame;
+  const flags = (frame[0] as number) | compressedFlag;
+  return compression.compress(frame.subarray(5)).then((data) => frameMessage(data, flags));
+}
+
 /** Whether a content-encoding header allows the body to be read as is. */
 export function isIdentity(encoding: string | string[] | undefined): boolean {
   return encoding === undefined || encoding === "identity";
@@ -63,6 +97,8 @@ interface ResponseSink extends EventEmitter {
 export abstract class DirectCall {
   /** The status sent to the client; null until one is. */
   protected status: ConnectError | undefined | null = null;
+  /** How response messages are compressed (`responseCompression`); null: not at all. */
+  protected compression: Compression | null = null;
   protected readonly record: RpcCall;
   protected readonly context: DirectContext;
   private readonly started = performance.now();
@@ -70,14 +106,19 @@ export abstract class DirectCall {
 
   constructor(
     private readonly tracker: CallTracker,
-    protocol: Exclude<RpcProtocol, "unknown">,
+    protocol: Exclude<RpcProtocol, "unknown" | "openai">,
     protected readonly route: DirectRoute,
     headers: IncomingHttpHeaders,
     private readonly reader: RequestReader,
     protected readonly serialization: DirectSerialization,
   ) {
     this.record = createRpcCall(protocol, route.name, headers);
-    this.context = new DirectContext(route.spec.method, headers, protocol, this.record);
+    this.context = new DirectContext(
+      route.spec.method,
+      headers,
+      protocol === "grpc_web" ? "grpc-web" : protocol,
+      this.record,
+    );
     tracker.active.add(this);
     tracker.options.onStart(this.record);
   }
@@ -90,7 +131,7 @@ export abstract class DirectCall {
     }
     if (timeout.timeoutMs === undefined) return;
     const ms = Math.min(timeout.timeoutMs, this.tracker.options.maxTimeoutMs);
-    this.context.deadlineAt = performance.now() + ms;
+    this.context.deadlineAt = Date.now() + ms;
     this.deadline = setTimeout(() => {
       this.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded));
     }, ms);
@@ -131,11 +172,12 @@ export abstract class DirectCall {
    * both are the one stream). Errors (a reset, a broken connection) are left to "close".
    */
   protected listen(body: EventEmitter, response: EventEmitter, httpVersion: string): void {
+    this.context.request = body;
     body.on("error", ignore);
     body.on("data", this.onData);
     body.on("end", this.onEnd);
     if (response !== body) response.on("error", ignore);
-    response.on("close", () => this.closed(httpVersion));
+    response.on("close", () => this.closed(httpVersion, body));
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -152,7 +194,9 @@ export abstract class DirectCall {
     if (this.status !== null) return;
     let request: never;
     try {
-      request = this.serialization.parse(this.reader.message(this.route.spec.kind)) as never;
+      // connect-es names the kind "server-streaming" in its texts; the spec says "server_streaming".
+      const kind = this.route.spec.kind === "unary" ? "unary" : "server-streaming";
+      request = this.serialization.parse(this.reader.message(kind)) as never;
       this.record.messagesReceived = 1;
     } catch (error) {
       this.fail(error);
@@ -162,13 +206,13 @@ export abstract class DirectCall {
   };
 
   /** Reports the call once its response closed; a call closed before its status was canceled. */
-  private closed(httpVersion: string): void {
+  private closed(httpVersion: string, body: EventEmitter): void {
     this.tracker.active.delete(this);
     clearTimeout(this.deadline);
     const { record } = this;
     let error = this.status;
     if (error === null) {
-      this.context.abort(new ConnectError("the client cancelled the call", Code.Canceled));
+      this.context.abort(clientGoneReason(body));
       error =
         record.handlerError instanceof ConnectError
           ? record.handlerError
@@ -218,7 +262,12 @@ export abstract class DirectCall {
         const next = await messages.next();
         done = next.done === true;
         if (done || this.status !== null || sink.destroyed) break;
-        if (!write(this.frame(next.value))) await drained(sink);
+        let frame = this.frame(next.value);
+        if (frame instanceof Promise) {
+          frame = await frame;
+          if (this.status !== null || sink.destroyed) break;
+        }
+        if (!write(frame)) await drained(sink);
       }
     } finally {
       if (!done) await messages.return?.();
@@ -226,12 +275,26 @@ export abstract class DirectCall {
     this.end(undefined);
   }
 
-  /** Serializes and frames one response message, and counts it. */
-  protected frame(message: unknown): Buffer {
-    const bytes = frameMessage(this.serialization.serialize(message));
+  /**
+   * Serializes and frames one response message, and counts it; compressed when the response is
+   * and the message is large enough, which is the only case that waits (small messages of a
+   * compressed response stay synchronous).
+   */
+  protected frame(message: unknown): Buffer | Promise<Buffer> {
+    const data = this.serialization.serialize(message);
+    const { compression } = this;
+    if (compression === null || data.byteLength < compressMinBytes) {
+      return this.counted(frameMessage(data));
+    }
+    return compression
+      .compress(data)
+      .then((compressed) => this.counted(frameMessage(compressed, compressedFlag)));
+  }
+
+  private counted(frame: Buffer): Buffer {
     this.record.messagesSent++;
-    this.record.bytesSent += bytes.byteLength;
-    return bytes;
+    this.record.bytesSent += frame.byteLength;
+    return frame;
   }
 }
 

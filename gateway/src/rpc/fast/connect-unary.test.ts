@@ -194,8 +194,9 @@ describe("the Connect unary path", () => {
     abort.abort();
     assert.equal((await pending)?.code, Code.Canceled);
     assert.equal((await reports.last(before + 1)).error?.code, Code.Canceled);
+    // As under connect-node's router: on HTTP/1.1 the signal aborts with no reason of its own.
     const reason = handlerAborts.at(-1);
-    assert.ok(reason instanceof ConnectError && reason.code === Code.Canceled, String(reason));
+    assert.ok(reason instanceof Error && reason.name === "AbortError", String(reason));
   });
 
   it("answers bad requests with their code, and keeps serving", async () => {

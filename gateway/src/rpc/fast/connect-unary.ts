@@ -8,26 +8,28 @@
  * endpoint. Like the other paths beside connect-node, this one keeps connect-es's parts
  * (service implementations, serialization, timeout parsing, the error JSON, the HTTP status of
  * each code, `trailer-` headers, error texts) and drops the pipeline. It takes POST requests
- * with uncompressed bodies; GET requests and compressed bodies stay on connect-node. Responses
- * are never compressed.
+ * with uncompressed bodies; GET requests and compressed bodies stay on connect-node. Bodies of
+ * 1 KiB and more are compressed as connect-node's router compresses them (accept-encoding).
  */
 import type { IncomingHttpHeaders } from "node:http";
 import { Code, ConnectError } from "@connectrpc/connect";
-import {
-  codeToHttpStatus,
-  errorToJsonBytes,
-  headerUnaryEncoding,
-  parseContentType,
-  parseTimeout,
-  trailerMux,
-} from "@connectrpc/connect/protocol-connect";
 import type { NodeRequest, NodeResponse } from "../../http/node-http.js";
 import {
+  connectCodeToHttpStatus as codeToHttpStatus,
+  connectErrorToJsonBytes as errorToJsonBytes,
+  connectHeaderUnaryEncoding as headerUnaryEncoding,
+  parseConnectContentType as parseContentType,
+  parseConnectTimeout as parseTimeout,
+  connectTrailerMux as trailerMux,
+} from "../connect-internals.js";
+import {
   type CallTracker,
+  compressMinBytes,
   DirectCall,
   headerValue,
   isIdentity,
   type RequestReader,
+  responseCompression,
   trackCalls,
 } from "./call.js";
 import type { DirectPathOptions, DirectRequestHandler, DirectRoute } from "./routes.js";
@@ -112,6 +114,7 @@ class ConnectUnaryCall extends DirectCall {
       serialization,
     );
     this.contentType = binary ? "application/proto" : "application/json";
+    this.compression = responseCompression(request.headers["accept-encoding"]);
     this.listen(request, response, request.httpVersion);
     const declared = contentLength(request.headers);
     if (declared !== undefined && declared > readMaxBytes) {
@@ -159,8 +162,22 @@ class ConnectUnaryCall extends DirectCall {
     body: Uint8Array,
     status: ConnectError | undefined,
   ): void {
-    const { response } = this;
+    const { response, compression } = this;
     if (response.destroyed || response.headersSent || !this.settle(status)) return;
+    if (compression !== null && body.byteLength >= compressMinBytes) {
+      header.set("content-encoding", compression.name);
+      compression.compress(body).then(
+        (compressed) => this.write(httpStatus, header, compressed),
+        () => response.destroy(),
+      );
+      return;
+    }
+    this.write(httpStatus, header, body);
+  }
+
+  private write(httpStatus: number, header: Headers, body: Uint8Array): void {
+    const { response } = this;
+    if (response.destroyed) return;
     const trailer = this.context.trailer();
     const all = trailer === undefined ? header : trailerMux(header, trailer);
     all.set("content-length", String(body.byteLength));

@@ -5,15 +5,18 @@
  */
 import type { EventEmitter } from "node:events";
 import { constants, type IncomingHttpHeaders } from "node:http2";
-import { performance } from "node:perf_hooks";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import {
-  type ConnectError,
+  Code,
+  ConnectError,
   type ContextValues,
   createContextValues,
   type HandlerContext,
 } from "@connectrpc/connect";
 import { type CallReport, callReportKey } from "../../observability/call-report.js";
+
+/** connect-es's name of each protocol (`HandlerContext.protocolName`). */
+export type ProtocolName = "grpc" | "grpc-web" | "connect";
 
 /**
  * The handler context of a direct call. Its signal and header objects are made only when a
@@ -24,11 +27,15 @@ export class DirectContext implements HandlerContext {
   readonly method: DescMethod;
   readonly service: DescService;
   readonly requestMethod = "POST";
-  readonly protocolName: string;
+  readonly protocolName: ProtocolName;
+  /** When the deadline passes, in `Date.now()` milliseconds, as connect-es keeps it. */
   deadlineAt: number | undefined;
+  /** The request (an Http2Stream or a compatibility-API request); on TLS the URL is https. */
+  request: EventEmitter | undefined;
   private readonly rawHeaders: IncomingHttpHeaders;
   private controller: AbortController | undefined;
-  private reason: ConnectError | undefined;
+  private aborted = false;
+  private reason: unknown;
   private requestHeaders: Headers | undefined;
   private responseHeaders: Headers | undefined;
   private responseTrailers: Headers | undefined;
@@ -39,7 +46,7 @@ export class DirectContext implements HandlerContext {
   constructor(
     method: DescMethod,
     headers: IncomingHttpHeaders,
-    protocolName: string,
+    protocolName: ProtocolName,
     report: CallReport,
   ) {
     this.method = method;
@@ -53,7 +60,8 @@ export class DirectContext implements HandlerContext {
     const headers = this.rawHeaders;
     const authority = headers[constants.HTTP2_HEADER_AUTHORITY] ?? headers.host ?? "localhost";
     const path = headers[constants.HTTP2_HEADER_PATH];
-    return `http://${authority}${typeof path === "string" ? path : `/${this.service.typeName}/${this.method.name}`}`;
+    const scheme = isEncrypted(this.request) ? "https" : "http";
+    return `${scheme}://${authority}${typeof path === "string" ? path : `/${this.service.typeName}/${this.method.name}`}`;
   }
 
   get values(): ContextValues {
@@ -64,13 +72,14 @@ export class DirectContext implements HandlerContext {
   get signal(): AbortSignal {
     if (this.controller === undefined) {
       this.controller = new AbortController();
-      if (this.reason !== undefined) this.controller.abort(this.reason);
+      if (this.aborted) this.controller.abort(this.reason);
     }
     return this.controller.signal;
   }
 
+  /** Whole milliseconds, like connect-es's (service code may convert it with `BigInt`). */
   timeoutMs = (): number | undefined =>
-    this.deadlineAt === undefined ? undefined : this.deadlineAt - performance.now();
+    this.deadlineAt === undefined ? undefined : this.deadlineAt - Date.now();
 
   get requestHeader(): Headers {
     if (this.requestHeaders === undefined) {
@@ -95,9 +104,10 @@ export class DirectContext implements HandlerContext {
     return this.responseTrailers;
   }
 
-  /** Aborts the signal once, with `reason`. */
-  abort(reason: ConnectError): void {
-    if (this.reason !== undefined) return;
+  /** Aborts the signal once, with `reason` (undefined: the platform's AbortError). */
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
     this.reason = reason;
     this.controller?.abort(reason);
   }
@@ -115,6 +125,55 @@ export class DirectContext implements HandlerContext {
     return this.responseTrailers;
   }
 }
+
+/** Whether a request came over TLS; read only when a handler asks for the URL. */
+function isEncrypted(request: EventEmitter | undefined): boolean {
+  const source = request as
+    | { session?: { socket?: { encrypted?: boolean } }; socket?: { encrypted?: boolean } }
+    | undefined;
+  return (source?.session?.socket ?? source?.socket)?.encrypted === true;
+}
+
+/**
+ * What a handler's signal aborts with when the client went away, as under connect-node's
+ * adapter: on HTTP/2 the error of the stream's reset code, on HTTP/1.1 no reason (the
+ * platform's AbortError). `body` is the request: an Http2Stream, or a compatibility-API request.
+ */
+export function clientGoneReason(body: EventEmitter): ConnectError | undefined {
+  const stream = (body as { stream?: { rstCode?: number } }).stream ?? body;
+  const rstCode = (stream as { rstCode?: number }).rstCode;
+  if (rstCode === undefined) return undefined;
+  const code = resetCodes.get(rstCode);
+  if (code === undefined) return undefined;
+  const name = resetNames.get(rstCode) ?? String(rstCode);
+  return new ConnectError(
+    `http/2 stream closed with error code ${name} (0x${rstCode.toString(16)})`,
+    code,
+  );
+}
+
+/** The status connect-node gives each HTTP/2 reset code (its node-error.ts, not exported). */
+const resetCodes = new Map<number, Code>([
+  [constants.NGHTTP2_PROTOCOL_ERROR, Code.Internal],
+  [constants.NGHTTP2_INTERNAL_ERROR, Code.Internal],
+  [constants.NGHTTP2_FLOW_CONTROL_ERROR, Code.Internal],
+  [constants.NGHTTP2_SETTINGS_TIMEOUT, Code.Internal],
+  [constants.NGHTTP2_FRAME_SIZE_ERROR, Code.Internal],
+  [constants.NGHTTP2_COMPRESSION_ERROR, Code.Internal],
+  [constants.NGHTTP2_CONNECT_ERROR, Code.Internal],
+  [constants.NGHTTP2_REFUSED_STREAM, Code.Unavailable],
+  [constants.NGHTTP2_CANCEL, Code.Canceled],
+  [constants.NGHTTP2_ENHANCE_YOUR_CALM, Code.ResourceExhausted],
+  [constants.NGHTTP2_INADEQUATE_SECURITY, Code.PermissionDenied],
+  [constants.NGHTTP2_HTTP_1_1_REQUIRED, Code.PermissionDenied],
+]);
+
+const resetNames = new Map<number, string>(
+  Object.entries(constants)
+    .filter(([name]) => name.startsWith("NGHTTP2_") && !name.startsWith("NGHTTP2_ERR"))
+    .map(([name, value]) => [value as number, name.slice("NGHTTP2_".length)] as const)
+    .filter(([value]) => resetCodes.has(value)),
+);
 
 /** Resolves when a response stream can take more, or has closed. */
 export function drained(stream: EventEmitter): Promise<void> {

@@ -5,7 +5,7 @@
  * their codes are connect-es's, so a client sees the same status whichever path served it.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { compressedFlag } from "@connectrpc/connect/protocol";
+import { compressedFlag } from "../connect-internals.js";
 
 const prefixBytes = 5;
 

@@ -11,12 +11,23 @@
  * pipeline. It takes the common case and declines the rest to connect-node, which serves all of
  * gRPC: compressed requests, `+json`, client and bidi streaming, anything but POST.
  *
- * Responses are never compressed (a server may always answer with identity).
+ * Responses are compressed as connect-node's router compresses them: with the first of gzip and
+ * br the client accepts (grpc-accept-encoding), messages of 1 KiB and more.
  */
 import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import type { ConnectError } from "@connectrpc/connect";
-import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { type CallTracker, DirectCall, headerValue, isIdentity, trackCalls } from "./call.js";
+import {
+  parseGrpcTimeout as parseTimeout,
+  grpcSetTrailerStatus as setTrailerStatus,
+} from "../connect-internals.js";
+import {
+  type CallTracker,
+  DirectCall,
+  headerValue,
+  isIdentity,
+  responseCompression,
+  trackCalls,
+} from "./call.js";
 import type { DirectContext } from "./context.js";
 import { SingleMessageReader } from "./envelope.js";
 import type { DirectPathOptions, DirectRoute } from "./routes.js";
@@ -36,6 +47,10 @@ const responseHeaders = {
   [constants.HTTP2_HEADER_CONTENT_TYPE]: "application/grpc+proto",
 };
 const okTrailers = { "grpc-status": "0" };
+/** The response headers of a compressed response, by compression name. */
+const compressedResponseHeaders = new Map(
+  ["gzip", "br"].map((name) => [name, { ...responseHeaders, "grpc-encoding": name }]),
+);
 
 /** Creates the handler for the methods of `options.routes` it can serve. */
 export function createGrpcStreamHandler(options: GrpcStreamHandlerOptions): GrpcStreamHandler {
@@ -75,6 +90,7 @@ class GrpcCall extends DirectCall {
       new SingleMessageReader(tracker.options.readMaxBytes),
       route.binary,
     );
+    this.compression = responseCompression(headers["grpc-accept-encoding"]);
     this.listen(stream, stream, "2.0");
   }
 
@@ -99,31 +115,45 @@ class GrpcCall extends DirectCall {
 
   private readonly sendUnary = (response: unknown) => {
     if (this.status !== null || this.stream.destroyed) return;
-    const bytes = this.frame(response);
+    let frame: Buffer | Promise<Buffer>;
+    try {
+      frame = this.frame(response);
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    if (frame instanceof Promise) {
+      frame.then(this.endUnary, this.fail);
+      return;
+    }
+    this.endUnary(frame);
+  };
+
+  private readonly endUnary = (bytes: Buffer) => {
+    if (this.status !== null || this.stream.destroyed) return;
     this.sendHeaders();
     this.settle(undefined);
     this.stream.end(bytes);
   };
 
-  /** Sends the final status: trailers after a response, or a trailers-only response. */
+  /**
+   * Sends the final status in trailers, after the response headers if none were sent yet. Never
+   * a trailers-only response: connect-node's router sends headers and trailers apart, and
+   * clients (grpc-js) then show the handler's headers as headers and its trailers as trailers.
+   */
   protected end(error: ConnectError | undefined): void {
     const { stream } = this;
     if (stream.destroyed || !this.settle(error)) return;
-    if (stream.headersSent) {
-      stream.end();
-      return;
-    }
-    stream.respond(
-      { ...responseHeaders, ...this.context.header(), ...trailersOf(error, this.context) },
-      { endStream: true },
-    );
+    if (!stream.headersSent) this.sendHeaders();
+    stream.end();
   }
 
   private sendHeaders(): void {
-    this.stream.respond(
-      { ...responseHeaders, ...this.context.header() },
-      { waitForTrailers: true },
-    );
+    const headers =
+      this.compression === null
+        ? responseHeaders
+        : (compressedResponseHeaders.get(this.compression.name) ?? responseHeaders);
+    this.stream.respond({ ...headers, ...this.context.header() }, { waitForTrailers: true });
     this.stream.on("wantTrailers", this.sendTrailers);
   }
 }

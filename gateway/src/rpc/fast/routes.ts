@@ -6,8 +6,8 @@
  */
 import { create, type DescMessage, isMessage } from "@bufbuild/protobuf";
 import { type ConnectError, createServiceImplSpec, type MethodImplSpec } from "@connectrpc/connect";
-import { createMethodSerializationLookup } from "@connectrpc/connect/protocol";
 import type { NodeRequest, NodeResponse } from "../../http/node-http.js";
+import { createMethodSerializationLookup } from "../connect-internals.js";
 import { jsonOptions } from "../json-options.js";
 import type { RpcCall } from "../rpc-call.js";
 import type { RpcService } from "../rpc-service.js";

@@ -13,28 +13,35 @@
  * unary calls have their own path (connect-unary-handler.ts).
  *
  * Streams end in the body, never in HTTP trailers, in both protocols: an end-stream message
- * (Connect) or a trailers frame (gRPC-Web). Responses are never compressed.
+ * (Connect) or a trailers frame (gRPC-Web). Messages of 1 KiB and more, the end frame included,
+ * are compressed as connect-node's router compresses them, when the client accepts gzip or br.
  */
 import type { IncomingHttpHeaders } from "node:http";
 import type { Writable } from "node:stream";
 import type { ConnectError } from "@connectrpc/connect";
-import {
-  endStreamFlag,
-  endStreamToJson,
-  headerStreamEncoding,
-  parseContentType as parseConnectContentType,
-  parseTimeout as parseConnectTimeout,
-} from "@connectrpc/connect/protocol-connect";
-import {
-  headerEncoding as headerGrpcEncoding,
-  parseTimeout as parseGrpcTimeout,
-  parseContentType as parseGrpcWebContentType,
-  setTrailerStatus,
-  trailerFlag,
-  trailerSerialize,
-} from "@connectrpc/connect/protocol-grpc-web";
 import type { NodeRequest, NodeResponse } from "../../http/node-http.js";
-import { type CallTracker, DirectCall, headerValue, isIdentity, trackCalls } from "./call.js";
+import {
+  connectEndStreamFlag as endStreamFlag,
+  connectEndStreamToJson as endStreamToJson,
+  grpcHeaderEncoding as headerGrpcEncoding,
+  connectHeaderStreamEncoding as headerStreamEncoding,
+  parseConnectContentType,
+  parseConnectTimeout,
+  parseGrpcTimeout,
+  parseGrpcWebContentType,
+  grpcSetTrailerStatus as setTrailerStatus,
+  grpcWebTrailerFlag as trailerFlag,
+  grpcWebTrailerSerialize as trailerSerialize,
+} from "../connect-internals.js";
+import {
+  type CallTracker,
+  compressFrame,
+  DirectCall,
+  headerValue,
+  isIdentity,
+  responseCompression,
+  trackCalls,
+} from "./call.js";
 import { frameMessage, SingleMessageReader } from "./envelope.js";
 import type {
   DirectPathOptions,
@@ -53,6 +60,9 @@ export type WebStreamHandler = DirectRequestHandler;
 interface Dialect {
   readonly protocol: "connect" | "grpc_web";
   readonly contentType: string;
+  /** The request header listing the compressions a client accepts, and the response's choice. */
+  readonly acceptEncodingHeader: string;
+  readonly encodingHeader: string;
   readonly serialization: DirectSerialization;
   /** The deadline the client asked for, parsed. */
   readonly timeout: (headers: IncomingHttpHeaders) => ParsedTimeout;
@@ -88,6 +98,8 @@ function dialectOf(headers: IncomingHttpHeaders, route: DirectRoute): Dialect | 
     return {
       protocol: "connect",
       contentType: connect.binary ? "application/connect+proto" : "application/connect+json",
+      acceptEncodingHeader: "connect-accept-encoding",
+      encodingHeader: "connect-content-encoding",
       serialization: connect.binary ? route.binary : route.json,
       timeout: (h) => parseConnectTimeout(headerValue(h["connect-timeout-ms"]), Infinity),
       end: (error, trailers) => {
@@ -102,6 +114,8 @@ function dialectOf(headers: IncomingHttpHeaders, route: DirectRoute): Dialect | 
     return {
       protocol: "grpc_web",
       contentType: grpcWeb.binary ? "application/grpc-web+proto" : "application/grpc-web+json",
+      acceptEncodingHeader: "grpc-accept-encoding",
+      encodingHeader: "grpc-encoding",
       serialization: grpcWeb.binary ? route.binary : route.json,
       timeout: (h) => parseGrpcTimeout(headerValue(h["grpc-timeout"]), Infinity),
       end: (error, trailers) =>
@@ -128,6 +142,7 @@ class WebStreamCall extends DirectCall {
       new SingleMessageReader(tracker.options.readMaxBytes),
       dialect.serialization,
     );
+    this.compression = responseCompression(request.headers[dialect.acceptEncodingHeader]);
     this.listen(request, response, request.httpVersion);
   }
 
@@ -145,16 +160,28 @@ class WebStreamCall extends DirectCall {
     const { response } = this;
     if (response.destroyed || !this.settle(error)) return;
     this.writeHead();
-    const end = this.dialect.end(error, this.context.trailer());
-    this.record.bytesSent += end.byteLength;
-    response.end(end);
+    const plain = this.dialect.end(error, this.context.trailer());
+    const end = this.compression === null ? plain : compressFrame(plain, this.compression);
+    if (end instanceof Promise) {
+      end.then(this.endWith, () => response.destroy());
+    } else {
+      this.endWith(end);
+    }
   }
+
+  private readonly endWith = (frame: Buffer): void => {
+    this.record.bytesSent += frame.byteLength;
+    this.response.end(frame);
+  };
 
   private writeHead(): void {
     const { response } = this;
     if (response.headersSent) return;
     response.statusCode = 200;
     response.setHeader("content-type", this.dialect.contentType);
+    if (this.compression !== null) {
+      response.setHeader(this.dialect.encodingHeader, this.compression.name);
+    }
     for (const [name, value] of Object.entries(this.context.header())) {
       response.setHeader(name, value);
     }
