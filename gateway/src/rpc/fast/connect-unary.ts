@@ -28,6 +28,7 @@ import {
   headerValue,
   isIdentity,
   type RequestReader,
+  stopReadingRequest,
   trackCalls,
 } from "./call.js";
 import type { DirectPathOptions, DirectRequestHandler, DirectRoute } from "./routes.js";
@@ -72,7 +73,10 @@ class RawMessageReader implements RequestReader {
   private readonly chunks: Buffer[] = [];
   private bytes = 0;
 
-  constructor(private readonly readMaxBytes: number) {}
+  constructor(
+    private readonly readMaxBytes: number,
+    private readonly parse: (bytes: Uint8Array) => unknown,
+  ) {}
 
   push(chunk: Buffer): void {
     this.chunks.push(chunk);
@@ -85,8 +89,8 @@ class RawMessageReader implements RequestReader {
     }
   }
 
-  message(): Uint8Array {
-    return Buffer.concat(this.chunks, this.bytes);
+  end(): unknown {
+    return this.parse(Buffer.concat(this.chunks, this.bytes));
   }
 }
 
@@ -96,7 +100,7 @@ class ConnectUnaryCall extends DirectCall {
 
   constructor(
     tracker: CallTracker,
-    request: NodeRequest,
+    private readonly request: NodeRequest,
     private readonly response: NodeResponse,
     route: DirectRoute,
     binary: boolean,
@@ -108,7 +112,7 @@ class ConnectUnaryCall extends DirectCall {
       "connect",
       route,
       request.headers,
-      new RawMessageReader(readMaxBytes),
+      new RawMessageReader(readMaxBytes, serialization.parse),
       serialization,
     );
     this.contentType = binary ? "application/proto" : "application/json";
@@ -126,6 +130,10 @@ class ConnectUnaryCall extends DirectCall {
 
   protected respond(request: never): void {
     this.callUnary(request, this.succeed);
+  }
+
+  protected stopReading(): void {
+    stopReadingRequest(this.request);
   }
 
   private readonly succeed = (message: unknown): void => {

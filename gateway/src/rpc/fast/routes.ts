@@ -10,6 +10,7 @@ import { createMethodSerializationLookup } from "@connectrpc/connect/protocol";
 import type { NodeRequest, NodeResponse } from "../../http/node-http.js";
 import type { RpcCall } from "../rpc-call.js";
 import type { RpcService } from "../rpc-service.js";
+import { wellFormedJsonOptions } from "../well-formed.js";
 
 /** Reads a request message and writes response messages in one format. */
 export interface DirectSerialization {
@@ -68,7 +69,7 @@ export function createDirectRoutes(
     const spec = createServiceImplSpec(service, implementation);
     for (const method of Object.values(spec.methods)) {
       if (method.kind !== "unary" && method.kind !== "server_streaming") continue;
-      const lookup = createMethodSerializationLookup(method.method, undefined, undefined, {
+      const lookup = createMethodSerializationLookup(method.method, undefined, wellFormedJsonOptions, {
         readMaxBytes,
         writeMaxBytes: 0xffffffff,
       });

@@ -34,7 +34,14 @@ import {
   trailerSerialize,
 } from "@connectrpc/connect/protocol-grpc-web";
 import type { NodeRequest, NodeResponse } from "../../http/node-http.js";
-import { type CallTracker, DirectCall, headerValue, isIdentity, trackCalls } from "./call.js";
+import {
+  type CallTracker,
+  DirectCall,
+  headerValue,
+  isIdentity,
+  stopReadingRequest,
+  trackCalls,
+} from "./call.js";
 import { frameMessage, SingleMessageReader } from "./envelope.js";
 import type {
   DirectPathOptions,
@@ -54,6 +61,8 @@ interface Dialect {
   readonly protocol: "connect" | "grpc_web";
   readonly contentType: string;
   readonly serialization: DirectSerialization;
+  /** The flag of request envelopes connect-node skips: end-stream (Connect), trailers (gRPC-Web). */
+  readonly skipFlag: number;
   /** The deadline the client asked for, parsed. */
   readonly timeout: (headers: IncomingHttpHeaders) => ParsedTimeout;
   /** The frame that ends the stream with `error` (undefined: OK) and the handler's trailers. */
@@ -89,6 +98,7 @@ function dialectOf(headers: IncomingHttpHeaders, route: DirectRoute): Dialect | 
       protocol: "connect",
       contentType: connect.binary ? "application/connect+proto" : "application/connect+json",
       serialization: connect.binary ? route.binary : route.json,
+      skipFlag: endStreamFlag,
       timeout: (h) => parseConnectTimeout(headerValue(h["connect-timeout-ms"]), Infinity),
       end: (error, trailers) => {
         const json = endStreamToJson(trailers ?? new Headers(), error, undefined);
@@ -103,6 +113,7 @@ function dialectOf(headers: IncomingHttpHeaders, route: DirectRoute): Dialect | 
       protocol: "grpc_web",
       contentType: grpcWeb.binary ? "application/grpc-web+proto" : "application/grpc-web+json",
       serialization: grpcWeb.binary ? route.binary : route.json,
+      skipFlag: trailerFlag,
       timeout: (h) => parseGrpcTimeout(headerValue(h["grpc-timeout"]), Infinity),
       end: (error, trailers) =>
         frameMessage(trailerSerialize(setTrailerStatus(new Headers(trailers), error)), trailerFlag),
@@ -115,7 +126,7 @@ function dialectOf(headers: IncomingHttpHeaders, route: DirectRoute): Dialect | 
 class WebStreamCall extends DirectCall {
   constructor(
     tracker: CallTracker,
-    request: NodeRequest,
+    private readonly request: NodeRequest,
     private readonly response: NodeResponse,
     route: DirectRoute,
     private readonly dialect: Dialect,
@@ -125,10 +136,19 @@ class WebStreamCall extends DirectCall {
       dialect.protocol,
       route,
       request.headers,
-      new SingleMessageReader(tracker.options.readMaxBytes),
+      new SingleMessageReader({
+        readMaxBytes: tracker.options.readMaxBytes,
+        skipFlag: dialect.skipFlag,
+        parse: dialect.serialization.parse,
+        kind: route.spec.kind,
+      }),
       dialect.serialization,
     );
     this.listen(request, response, request.httpVersion);
+  }
+
+  protected stopReading(): void {
+    stopReadingRequest(this.request);
   }
 
   protected respond(request: never): void {
