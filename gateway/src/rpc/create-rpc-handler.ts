@@ -203,7 +203,9 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
       // Status 0: the handler never produced a response (the client went away while its body was
       // read or decompressed); the client saw no status, so there is none to read.
       const outcome =
-        observed.response.status === 0 ? null : await readRpcOutcome(call.protocol, unary, observed);
+        observed.response.status === 0
+          ? null
+          : await readRpcOutcome(call.protocol, unary, observed);
       // null: the response never completed, so the client saw no status; the call was cut off.
       error = outcome === null ? cutOff(call.handlerError) : outcome;
     } catch (cause) {

@@ -49,11 +49,13 @@ describe("the last-resort guard of the fast paths", () => {
         rpcService(InferenceService, {
           listModels: () => ({ models: [] }),
           async generate(request, context) {
-            if (request.prompt === "bad header") context.responseHeader.set("transfer-encoding", "chunked");
+            if (request.prompt === "bad header")
+              context.responseHeader.set("transfer-encoding", "chunked");
             return { model: "m", text: request.prompt, finishReason: FinishReason.STOP };
           },
           async *generateStream(request, context) {
-            if (request.prompt === "bad header") context.responseHeader.set("transfer-encoding", "chunked");
+            if (request.prompt === "bad header")
+              context.responseHeader.set("transfer-encoding", "chunked");
             if (request.prompt === "wait") {
               yield { model: "m" };
               await new Promise<void>((resolve) => release.push(resolve));

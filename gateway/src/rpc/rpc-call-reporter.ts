@@ -138,7 +138,7 @@ export function createRpcCallReporter(options: RpcCallReporterOptions): RpcCallR
       // A plain ConnectError (a validation message) is all in `error` already.
       const thrown = call.handlerError;
       const cause = thrown instanceof ConnectError ? thrown.cause : thrown;
-      method.logger[levelOf(error.code, cause !== undefined)](
+      method.logger[levelOf(error.code, cause !== undefined && !isZlibError(cause))](
         { ...line, error: error.rawMessage, ...(cause === undefined ? {} : { err: cause }) },
         "rpc",
       );
@@ -151,7 +151,8 @@ export function createRpcCallReporter(options: RpcCallReporterOptions): RpcCallR
  * An internal, unknown or data_loss status is a server fault when something unexpected was
  * thrown (`thrown`: a cause to log). Without one, it is the protocol layer refusing a request
  * (a malformed protobuf message, a compressed envelope without an encoding, a wrong content
- * type): the client's doing, a warning, so clients cannot flood the error log (issue 13).
+ * type), or zlib failing on a corrupt compressed body: the client's doing, a warning, so
+ * clients cannot flood the error log (issue 13).
  */
 function levelOf(code: Code, thrown: boolean): "error" | "warn" | "info" {
   switch (code) {
@@ -166,4 +167,10 @@ function levelOf(code: Code, thrown: boolean): "error" | "warn" | "info" {
     default:
       return "info";
   }
+}
+
+/** Whether `error` is zlib's (Z_DATA_ERROR, Z_BUF_ERROR, …): a request's compressed bytes were bad. */
+function isZlibError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("Z_");
 }

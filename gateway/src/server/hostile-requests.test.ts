@@ -150,7 +150,13 @@ describe("hostile requests against the parley process", () => {
   });
 
   const fastStreamRoutes: Route[] = [
-    { name: "gRPC h2", protocol: "grpc", http: "2", contentType: "application/grpc", frame: enveloped },
+    {
+      name: "gRPC h2",
+      protocol: "grpc",
+      http: "2",
+      contentType: "application/grpc",
+      frame: enveloped,
+    },
     {
       name: "gRPC-Web h1",
       protocol: "grpc_web",
@@ -189,17 +195,39 @@ describe("hostile requests against the parley process", () => {
     let peak = rssBefore;
     for (const route of fastStreamRoutes) {
       const json = route.contentType.endsWith("json");
-      const message = json ? Buffer.from('{"a":1}') : Buffer.from([0x12, 0x05, ...Buffer.from("hello")]);
+      const message = json
+        ? Buffer.from('{"a":1}')
+        : Buffer.from([0x12, 0x05, ...Buffer.from("hello")]);
       assert.equal(message.byteLength, 7);
-      const response = await send(route, {
+      const request: RawRequest = {
         path: `${service}/${route.protocol === "connect_stream" ? "GenerateStream" : "Generate"}`,
         headers: { "content-type": route.contentType },
         // "A" bytes: the next envelope announces 0x41414141 bytes, over the 4 MiB limit.
         body: { head: envelope(message), size: 128 * 2 ** 20, fill: 0x41 },
-      });
+      };
+      // Its own session: one that floods a session is refused new streams there (Node's maxSessionMemory).
+      const own = openSession(gateway.url);
+      const response =
+        route.http === "2" ? await sendHttp2(own, request) : await sendHttp1(gateway.url, request);
+      own.destroy();
       assert.ok(gateway.alive(), route.name);
-      assert.equal(wireStatus(route.protocol, response)?.code, Code.ResourceExhausted, route.name);
-      assert.ok(response.sent < 64 * 2 ** 20, `${route.name}: the gateway stopped reading (${response.sent} sent)`);
+      // HTTP/1.1 can end an upload only by closing the connection, once the status is sent;
+      // the kernel's RST for the unread input can discard that status at a client still writing.
+      const reset =
+        route.http === "1.1" &&
+        response.status === 0 &&
+        /EPIPE|ECONNRESET/.test(response.broken ?? "");
+      if (!reset) {
+        assert.equal(
+          wireStatus(route.protocol, response)?.code,
+          Code.ResourceExhausted,
+          route.name,
+        );
+      }
+      assert.ok(
+        response.sent < 64 * 2 ** 20,
+        `${route.name}: the gateway stopped reading (${response.sent} sent)`,
+      );
       peak = Math.max(peak, (await gateway.metric("process_resident_memory_bytes")) ?? 0);
     }
     assert.ok(peak - rssBefore < limitBytes, `RSS grew by ${(peak - rssBefore) / 2 ** 20} MiB`);
@@ -223,7 +251,9 @@ describe("hostile requests against the parley process", () => {
     const unary = jsonRoutes.filter((r) => r.protocol === "connect");
     for (const route of unary) {
       for (let i = 0; i < 20; i++) {
-        const code = await codeOf(route, "ListModels", Buffer.from("{}"), { "connect-timeout-ms": "0" });
+        const code = await codeOf(route, "ListModels", Buffer.from("{}"), {
+          "connect-timeout-ms": "0",
+        });
         assert.equal(code, Code.DeadlineExceeded, route.name);
       }
     }
@@ -231,22 +261,39 @@ describe("hostile requests against the parley process", () => {
 
   it("serves a client timeout beyond 2^31 ms under --max-timeout-ms 2147483647 instead of failing it at once", async () => {
     const grpc = fastStreamRoutes[0] as Route;
-    const body = enveloped(Buffer.from(toBinary(GenerateRequestSchema, create(GenerateRequestSchema, { prompt: "a", maxTokens: 1 }))));
+    const body = enveloped(
+      Buffer.from(
+        toBinary(
+          GenerateRequestSchema,
+          create(GenerateRequestSchema, { prompt: "a", maxTokens: 1 }),
+        ),
+      ),
+    );
     // 99999999 S is about 3.2 years, the longest timeout gRPC can say.
     assert.equal(await codeOf(grpc, "Generate", body, { "grpc-timeout": "99999999S" }), undefined);
     // The same on connect-node's path (a compressed request).
     const gzip = envelope(gzipSync(body.subarray(5)), 1);
-    const code = await codeOf(grpc, "Generate", gzip, { "grpc-timeout": "99999999S", "grpc-encoding": "gzip" });
+    const code = await codeOf(grpc, "Generate", gzip, {
+      "grpc-timeout": "99999999S",
+      "grpc-encoding": "gzip",
+    });
     assert.equal(code, undefined);
   });
 
   it("refuses --max-timeout-ms above 2^31 - 1 with a clear message and exit code 2", async () => {
-    const child = spawn(process.execPath, [fileURLToPath(new URL("../main.js", import.meta.url)), "--max-timeout-ms", "4294967296"]);
+    const child = spawn(process.execPath, [
+      fileURLToPath(new URL("../main.js", import.meta.url)),
+      "--max-timeout-ms",
+      "4294967296",
+    ]);
     const stderr: Buffer[] = [];
     child.stderr.on("data", (c: Buffer) => stderr.push(c));
     child.stdout.on("data", (c: Buffer) => stderr.push(c));
     assert.equal((await once(child, "exit"))[0], 2);
-    assert.match(Buffer.concat(stderr).toString(), /--max-timeout-ms must be an integer in \[1, 2147483647\]/);
+    assert.match(
+      Buffer.concat(stderr).toString(),
+      /--max-timeout-ms must be an integer in \[1, 2147483647\]/,
+    );
   });
 
   it("logs client errors at warn or info with the code they got, never at error", async () => {
@@ -257,13 +304,25 @@ describe("hostile requests against the parley process", () => {
     // A malformed protobuf message, on the fast paths and connect-node's.
     assert.equal(await codeOf(grpc, "Generate", enveloped(garbage)), Code.Internal);
     assert.equal(await codeOf(webBinary, "Generate", enveloped(garbage)), Code.Internal);
-    const unary: Route = { ...grpc, name: "Connect unary proto h1", protocol: "connect", http: "1.1", contentType: "application/proto" };
+    const unary: Route = {
+      ...grpc,
+      name: "Connect unary proto h1",
+      protocol: "connect",
+      http: "1.1",
+      contentType: "application/proto",
+    };
     assert.equal(await codeOf(unary, "Generate", garbage), Code.Internal);
     const gzip = envelope(gzipSync(garbage), 1);
     assert.equal(await codeOf(grpc, "Generate", gzip, { "grpc-encoding": "gzip" }), Code.Internal);
     // A compressed envelope without grpc-encoding.
-    assert.equal(await codeOf(grpc, "Generate", envelope(Buffer.from([0x12, 0x01, 0x61]), 1)), Code.Internal);
-    assert.equal(await codeOf(webBinary, "Generate", envelope(Buffer.from([0x12, 0x01, 0x61]), 1)), Code.Internal);
+    assert.equal(
+      await codeOf(grpc, "Generate", envelope(Buffer.from([0x12, 0x01, 0x61]), 1)),
+      Code.Internal,
+    );
+    assert.equal(
+      await codeOf(webBinary, "Generate", envelope(Buffer.from([0x12, 0x01, 0x61]), 1)),
+      Code.Internal,
+    );
     // A wrong content type (connect-node refuses it with HTTP 415).
     const wrongType = await sendHttp2(session, {
       path: `${service}/Generate`,
@@ -300,7 +359,10 @@ describe("hostile requests against the parley process", () => {
     request.destroy();
     await waitFor(async () => (await canceledConnectGenerates()) > before);
     const lines = gateway.logs.slice(from).filter((l) => l.msg === "rpc");
-    assert.ok(lines.every((l) => (l.level as number) < 50 && l.error !== "HTTP 0"), JSON.stringify(lines));
+    assert.ok(
+      lines.every((l) => (l.level as number) < 50 && l.error !== "HTTP 0"),
+      JSON.stringify(lines),
+    );
     assert.ok(gateway.alive());
   });
 

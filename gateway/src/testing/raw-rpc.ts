@@ -63,7 +63,11 @@ function flat(headers: Record<string, unknown>): Record<string, string> {
 }
 
 /** Sends over HTTP/1.1 on a new connection. */
-export function sendHttp1(base: string, request: RawRequest, timeoutMs = 30_000): Promise<RawResponse> {
+export function sendHttp1(
+  base: string,
+  request: RawRequest,
+  timeoutMs = 30_000,
+): Promise<RawResponse> {
   return new Promise((resolve) => {
     const url = new URL(request.path, base);
     let sent = 0;
@@ -213,7 +217,8 @@ export function wireStatus(
     // A trailers-only gRPC-Web response.
     return findTrailerError(new Headers(headers));
   }
-  const bytes = protocol === "grpc_web_text" ? Buffer.from(body.toString("latin1"), "base64") : body;
+  const bytes =
+    protocol === "grpc_web_text" ? Buffer.from(body.toString("latin1"), "base64") : body;
   const last = frames(bytes, malformed).at(-1);
   if (protocol === "connect_stream") {
     if (last === undefined || (last.flags & 0x02) !== 0x02) throw malformed("no end-stream");

@@ -64,21 +64,27 @@ interface ResponseSink extends EventEmitter {
 }
 
 /**
- * Ends a request body that kept arriving, unread, after its status was sent (a refused body, a
- * deadline; see `DirectCall.onData`): the connection over HTTP/1.1, which has no other way to
- * end an upload, or the stream, reset with NO_ERROR as RFC 9113 §8.1 allows once the response
- * is complete. Not at once: nghttp2 sends RST_STREAM ahead of queued DATA, so an immediate reset
- * can overtake the status, and over HTTP/1.1 closing a socket with unread input makes the kernel
- * send RST, which can discard the response at the client. A client that reads the status stops
- * sending long before (connect-node drains 256 KiB on HTTP/1.1; readMaxBytes here).
+ * Stops a request body that kept arriving, unread, after its status was sent (a refused body, a
+ * deadline; see `DirectCall.onData`). Over HTTP/2 the stream is reset with NO_ERROR, as RFC 9113
+ * §8.1 allows once the response is complete. HTTP/1.1 has no way to end an upload but closing
+ * the connection, and closing a socket with unread input makes the kernel send RST, which can
+ * discard the response before the client read it; so reading stops (the client's writes block,
+ * its response is there to read) and the connection closes a moment later, as connect-node does
+ * (it drains 256 KiB, then closes after 500 ms). Not at the status itself either way: nghttp2
+ * sends RST_STREAM ahead of queued DATA, so an immediate reset can overtake the status.
  */
 export function stopReadingRequest(request: NodeRequest): void {
   if (request.httpVersionMajor === 1) {
-    request.socket.destroy();
+    request.pause();
+    const { socket } = request;
+    setTimeout(() => socket.destroy(), lingerMs).unref();
     return;
   }
   (request as Http2ServerRequest).stream.close(constants.NGHTTP2_NO_ERROR);
 }
+
+/** How long an HTTP/1.1 connection whose upload was stopped stays open for its response. */
+const lingerMs = 1000;
 
 /** One call beside connect-node, from its request body to its status. */
 export abstract class DirectCall {

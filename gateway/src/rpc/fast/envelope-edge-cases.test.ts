@@ -26,7 +26,11 @@ import {
   GenerateRequestSchema,
   InferenceService,
 } from "@parley/gen/inference/v1/inference_pb";
-import { collectCallReports, startDecliningServers, testPathOptions } from "../../testing/beside-connect-node.js";
+import {
+  collectCallReports,
+  startDecliningServers,
+  testPathOptions,
+} from "../../testing/beside-connect-node.js";
 import {
   openSession,
   type RawRequest,
@@ -71,17 +75,29 @@ function edgeCases(message: Buffer, endFlag: number): [string, Buffer][] {
     ["trailing bytes after the message", Buffer.concat([envelope(message), Buffer.from([1, 2])])],
     ["trailing zeros after the message", Buffer.concat([envelope(message), Buffer.alloc(5)])],
     ["a second message", Buffer.concat([envelope(message), envelope(other)])],
-    ["a second, undecodable message", Buffer.concat([envelope(message), envelope(Buffer.from([0xff]))])],
+    [
+      "a second, undecodable message",
+      Buffer.concat([envelope(message), envelope(Buffer.from([0xff]))]),
+    ],
     ["an oversized prefix", envelope(Buffer.alloc(0), 0, readMaxBytes + 1)],
-    ["an oversized second prefix", Buffer.concat([envelope(message), envelope(Buffer.alloc(0), 0, 2 ** 32 - 1)])],
+    [
+      "an oversized second prefix",
+      Buffer.concat([envelope(message), envelope(Buffer.alloc(0), 0, 2 ** 32 - 1)]),
+    ],
     ["the compressed flag without an encoding", envelope(message, 0x01)],
     ["flags 0x02", envelope(message, 0x02)],
     ["flags 0x04", envelope(message, 0x04)],
     ["flags 0x80", envelope(message, 0x80)],
     ["flags 0xff", envelope(message, 0xff)],
     ["flags 0x7e", envelope(message, 0x7e)],
-    ["an end envelope, then the message", Buffer.concat([envelope(Buffer.from("x"), endFlag), envelope(message)])],
-    ["the message, then an end envelope", Buffer.concat([envelope(message), envelope(Buffer.from("x"), endFlag)])],
+    [
+      "an end envelope, then the message",
+      Buffer.concat([envelope(Buffer.from("x"), endFlag), envelope(message)]),
+    ],
+    [
+      "the message, then an end envelope",
+      Buffer.concat([envelope(message), envelope(Buffer.from("x"), endFlag)]),
+    ],
     ["only an end envelope", envelope(Buffer.from("x"), endFlag)],
     ["an undecodable message", envelope(Buffer.from([0xff, 0xff]))],
   ];
@@ -97,21 +113,68 @@ interface Flavour {
   readonly endFlag: number;
 }
 
-const binary = Buffer.from(toBinary(GenerateRequestSchema, create(GenerateRequestSchema, { prompt: "hello" })));
+const binary = Buffer.from(
+  toBinary(GenerateRequestSchema, create(GenerateRequestSchema, { prompt: "hello" })),
+);
 const json = Buffer.from('{"prompt":"hello"}');
 
 const flavours: Flavour[] = [
-  { name: "gRPC h2", protocol: "grpc", http: "2", contentType: "application/grpc", method: "Generate", message: binary, endFlag: 0x80 },
-  { name: "gRPC-Web binary h1", protocol: "grpc_web", http: "1.1", contentType: "application/grpc-web+proto", method: "Generate", message: binary, endFlag: 0x80 },
-  { name: "gRPC-Web JSON h2", protocol: "grpc_web", http: "2", contentType: "application/grpc-web+json", method: "GenerateStream", message: json, endFlag: 0x80 },
-  { name: "Connect stream binary h2", protocol: "connect_stream", http: "2", contentType: "application/connect+proto", method: "GenerateStream", message: binary, endFlag: 0x02 },
-  { name: "Connect stream JSON h1", protocol: "connect_stream", http: "1.1", contentType: "application/connect+json", method: "GenerateStream", message: json, endFlag: 0x02 },
+  {
+    name: "gRPC h2",
+    protocol: "grpc",
+    http: "2",
+    contentType: "application/grpc",
+    method: "Generate",
+    message: binary,
+    endFlag: 0x80,
+  },
+  {
+    name: "gRPC-Web binary h1",
+    protocol: "grpc_web",
+    http: "1.1",
+    contentType: "application/grpc-web+proto",
+    method: "Generate",
+    message: binary,
+    endFlag: 0x80,
+  },
+  {
+    name: "gRPC-Web JSON h2",
+    protocol: "grpc_web",
+    http: "2",
+    contentType: "application/grpc-web+json",
+    method: "GenerateStream",
+    message: json,
+    endFlag: 0x80,
+  },
+  {
+    name: "Connect stream binary h2",
+    protocol: "connect_stream",
+    http: "2",
+    contentType: "application/connect+proto",
+    method: "GenerateStream",
+    message: binary,
+    endFlag: 0x02,
+  },
+  {
+    name: "Connect stream JSON h1",
+    protocol: "connect_stream",
+    http: "1.1",
+    contentType: "application/connect+json",
+    method: "GenerateStream",
+    message: json,
+    endFlag: 0x02,
+  },
 ];
 
 describe("envelope edge cases: the fast paths answer as connect-node does", () => {
   const closers: (() => void)[] = [];
   let reference: { url1: string; url2: string; session: ClientHttp2Session };
-  let fast: { url1: string; url2: string; session: ClientHttp2Session; grpcSession: ClientHttp2Session };
+  let fast: {
+    url1: string;
+    url2: string;
+    session: ClientHttp2Session;
+    grpcSession: ClientHttp2Session;
+  };
 
   before(async () => {
     // connect-node's own adapter, as a user of connect-node would serve the service.
@@ -149,7 +212,12 @@ describe("envelope edge cases: the fast paths answer as connect-node does", () =
     grpcServer.listen(0, "127.0.0.1");
     await once(grpcServer, "listening");
     const grpcUrl = `http://127.0.0.1:${(grpcServer.address() as AddressInfo).port}`;
-    fast = { url1: web.url1, url2: web.url2, session: openSession(web.url2), grpcSession: openSession(grpcUrl) };
+    fast = {
+      url1: web.url1,
+      url2: web.url2,
+      session: openSession(web.url2),
+      grpcSession: openSession(grpcUrl),
+    };
     closers.push(() => {
       fast.session.destroy();
       fast.grpcSession.destroy();
@@ -179,10 +247,14 @@ describe("envelope edge cases: the fast paths answer as connect-node does", () =
         const actual = wireStatus(
           flavour.protocol,
           flavour.http === "2"
-            ? await sendHttp2(flavour.protocol === "grpc" ? fast.grpcSession : fast.session, request)
+            ? await sendHttp2(
+                flavour.protocol === "grpc" ? fast.grpcSession : fast.session,
+                request,
+              )
             : await sendHttp1(fast.url1, request),
         );
-        const show = (e: typeof expected) => (e === undefined ? "ok" : `${Code[e.code]} "${e.rawMessage}"`);
+        const show = (e: typeof expected) =>
+          e === undefined ? "ok" : `${Code[e.code]} "${e.rawMessage}"`;
         if (show(expected) !== show(actual)) {
           differences.push(`${name}: connect-node ${show(expected)}, fast path ${show(actual)}`);
         }
@@ -199,7 +271,10 @@ describe("envelope edge cases: the fast paths answer as connect-node does", () =
       headers: { "content-type": "application/connect+proto" },
       body,
     };
-    const referenceStatus = wireStatus("connect_stream", await sendHttp2(reference.session, request));
+    const referenceStatus = wireStatus(
+      "connect_stream",
+      await sendHttp2(reference.session, request),
+    );
     assert.equal(referenceStatus, undefined, "connect-node skips them all");
     const status = wireStatus("connect_stream", await sendHttp2(fast.session, request));
     assert.equal(status?.code, Code.ResourceExhausted);

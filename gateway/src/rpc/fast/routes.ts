@@ -69,10 +69,15 @@ export function createDirectRoutes(
     const spec = createServiceImplSpec(service, implementation);
     for (const method of Object.values(spec.methods)) {
       if (method.kind !== "unary" && method.kind !== "server_streaming") continue;
-      const lookup = createMethodSerializationLookup(method.method, undefined, wellFormedJsonOptions, {
-        readMaxBytes,
-        writeMaxBytes: 0xffffffff,
-      });
+      const lookup = createMethodSerializationLookup(
+        method.method,
+        undefined,
+        wellFormedJsonOptions,
+        {
+          readMaxBytes,
+          writeMaxBytes: 0xffffffff,
+        },
+      );
       const serialization = (binary: boolean): DirectSerialization => {
         const input = lookup.getI(binary);
         const output = lookup.getO(binary);
