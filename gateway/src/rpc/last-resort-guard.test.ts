@@ -1,5 +1,6 @@
 /**
- * The last-resort guard of the paths beside connect-node: a call whose own code throws where
+ * Status messages are made well-formed before encoding on every path, and the last-resort guard
+ * of the paths beside connect-node: a call whose own code throws where
  * nothing expects it fails alone with internal, logged once with its cause, while other calls go
  * on. The throw is a real one: a handler sets a response header HTTP/2 forbids (`transfer-encoding`),
  * and Node throws from `respond` / `setHeader` when the path writes the response, inside a
@@ -49,6 +50,9 @@ describe("the last-resort guard of the fast paths", () => {
         rpcService(InferenceService, {
           listModels: () => ({ models: [] }),
           async generate(request, context) {
+            if (request.prompt === "surrogate") {
+              throw new ConnectError("bad \ud800 value", Code.InvalidArgument);
+            }
             if (request.prompt === "bad header")
               context.responseHeader.set("transfer-encoding", "chunked");
             return { model: "m", text: request.prompt, finishReason: FinishReason.STOP };
@@ -101,6 +105,25 @@ describe("the last-resort guard of the fast paths", () => {
     ["gRPC-Web", () => createGrpcWebTransport({ baseUrl: base, httpVersion: "2" })],
     ["Connect", () => createConnectTransport({ baseUrl: base, httpVersion: "2" })],
   ];
+
+  it("sends a handler's error whose message holds a lone surrogate as its code, on every path", async () => {
+    const paths: [string, Transport][] = [
+      ["gRPC (fast path)", createGrpcTransport({ baseUrl: base })],
+      ["gRPC +json (connect-node)", createGrpcTransport({ baseUrl: base, useBinaryFormat: false })],
+      ["gRPC-Web (fast path)", createGrpcWebTransport({ baseUrl: base, httpVersion: "2" })],
+      ["Connect (fast path)", createConnectTransport({ baseUrl: base, httpVersion: "2" })],
+    ];
+    for (const [name, transport] of paths) {
+      const error = await createClient(InferenceService, transport)
+        .generate({ prompt: "surrogate" })
+        .then(
+          () => undefined,
+          (e: unknown) => ConnectError.from(e),
+        );
+      assert.equal(error?.code, Code.InvalidArgument, name);
+      assert.equal(error?.rawMessage, "bad \ufffd value", name);
+    }
+  });
 
   for (const [name, transport] of transports) {
     it(`${name}: a call that throws while its response is written fails alone with internal, logged once`, async () => {
