@@ -209,6 +209,11 @@ describe("parseConfig", () => {
       [["--max-batch", "1.5"], /--max-batch/],
       [["--park-after-ms", "-1"], /--park-after-ms/],
       [["--park-timeout-ms", "0"], /--park-timeout-ms/],
+      // Node's timers overflow above 2^31 - 1 ms and fire at once.
+      [
+        ["--max-timeout-ms", "2147483648"],
+        /--max-timeout-ms must be an integer in \[1, 2147483647\]/,
+      ],
       [["--tls-cert", "c.pem"], /--tls-cert and --tls-key/],
       [["--cors-origin", "https://a.example/path"], /--cors-origin/],
       [["--cors-origin", "a.example"], /--cors-origin/],

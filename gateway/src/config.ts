@@ -214,7 +214,7 @@ const specs = {
     type: "string",
     env: ["PARLEY_MAX_TIMEOUT_MS"],
     value: "MS",
-    help: "longest deadline a call may have; longer ones are shortened to it (default 3600000)",
+    help: "longest deadline a call may have; longer ones are shortened to it (default 3600000, at most 2147483647, the longest timer Node can set)",
   },
   "fast-paths": {
     type: "string",
@@ -304,6 +304,9 @@ function wrap(text: string, width: number): string[] {
   }
   return [...lines, line];
 }
+
+/** Node's timers fire at once for a delay above 2^31 - 1 ms (about 24.8 days), so no deadline may be longer. */
+const maxTimerMs = 2_147_483_647;
 
 /** Parses `argv` (without node and the script) and `env`; throws {@link ConfigError}. */
 export function parseConfig(argv: readonly string[], env: Env): CommandLine {
@@ -433,7 +436,7 @@ export function parseConfig(argv: readonly string[], env: Env): CommandLine {
       maxParked: integer("max-parked", 0),
       parkTimeoutMs: integer("park-timeout-ms", 1),
       maxRequestBytes: integer("max-request-bytes", 1, 0xffffffff) ?? 4 * 1024 * 1024,
-      maxTimeoutMs: integer("max-timeout-ms", 1) ?? 3_600_000,
+      maxTimeoutMs: integer("max-timeout-ms", 1, maxTimerMs) ?? 3_600_000,
       fastPaths: fastPaths === "on",
       shutdownGraceMs: integer("shutdown-grace-ms", 0) ?? 25_000,
       logLevel,

@@ -83,5 +83,6 @@ export async function resolveModelSource(
       `model folder ${dir} does not exist (use builtin, hf:org/name[@revision], or a folder)`,
     );
   }
-  return { id: basename(dir), dir, description: `Local folder ${dir}`, variant };
+  // The description is public (ListModels): the folder's name, never the server's path to it.
+  return { id: basename(dir), dir, description: `Local folder ${basename(dir)}`, variant };
 }

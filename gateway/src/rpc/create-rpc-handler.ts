@@ -43,6 +43,7 @@ import { createRpcCallReporter, type RpcCallOutcome } from "./rpc-call-reporter.
 import { type ObservedResponse, readRpcOutcome } from "./rpc-outcome.js";
 import { rpcProtocolOf } from "./rpc-protocol.js";
 import type { RpcService } from "./rpc-service.js";
+import { wellFormedErrors } from "./well-formed.js";
 
 /** Options of {@link createRpcHandler}. */
 export interface RpcHandlerOptions {
@@ -89,7 +90,7 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     readMaxBytes: options.readMaxBytes,
     maxTimeoutMs: options.maxTimeoutMs,
     shutdownSignal: options.shutdownSignal,
-    interceptors: [rpcCallInterceptor],
+    interceptors: [rpcCallInterceptor, wellFormedErrors],
     jsonOptions,
   });
   for (const { service, implementation } of options.services) {
@@ -194,6 +195,7 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     } catch (error) {
       call.handlerError ??= error;
       if (!response.headersSent) {
+        if (!response.destroyed) observed.response = { status: 400 };
         response.statusCode = 400;
         response.end();
       } else {
@@ -212,7 +214,12 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     let error: ConnectError | undefined;
     try {
       const unary = handler.method.methodKind === "unary";
-      const outcome = await readRpcOutcome(call.protocol, unary, observed);
+      // Status 0: the handler never produced a response (the client went away while its body was
+      // read or decompressed); the client saw no status, so there is none to read.
+      const outcome =
+        observed.response.status === 0
+          ? null
+          : await readRpcOutcome(call.protocol, unary, observed);
       // null: the response never completed, so the client saw no status; the call was cut off.
       error = outcome === null ? cutOff(call.handlerError) : outcome;
     } catch (cause) {

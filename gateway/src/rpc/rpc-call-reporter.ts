@@ -165,7 +165,7 @@ export function createRpcCallReporter(options: RpcCallReporterOptions): RpcCallR
       // A plain ConnectError (a validation message) is all in `error` already.
       const thrown = call.handlerError;
       const cause = thrown instanceof ConnectError ? thrown.cause : thrown;
-      method.logger[levelOf(error.code)](
+      method.logger[levelOf(error.code, cause !== undefined && !isZlibError(cause))](
         { ...line, error: error.rawMessage, ...(cause === undefined ? {} : { err: cause }) },
         "rpc",
       );
@@ -173,13 +173,20 @@ export function createRpcCallReporter(options: RpcCallReporterOptions): RpcCallR
   };
 }
 
-/** Server faults are errors; load and deadline problems are warnings; client mistakes are info. */
-function levelOf(code: Code): "error" | "warn" | "info" {
+/**
+ * Server faults are errors; load and deadline problems are warnings; client mistakes are info.
+ * An internal, unknown or data_loss status is a server fault when something unexpected was
+ * thrown (`thrown`: a cause to log). Without one, it is the protocol layer refusing a request
+ * (a malformed protobuf message, a compressed envelope without an encoding, a wrong content
+ * type), or zlib failing on a corrupt compressed body: the client's doing, a warning, so
+ * clients cannot flood the error log (issue 13).
+ */
+function levelOf(code: Code, thrown: boolean): "error" | "warn" | "info" {
   switch (code) {
     case Code.Internal:
     case Code.Unknown:
     case Code.DataLoss:
-      return "error";
+      return thrown ? "error" : "warn";
     case Code.ResourceExhausted:
     case Code.Unavailable:
     case Code.DeadlineExceeded:
@@ -187,4 +194,10 @@ function levelOf(code: Code): "error" | "warn" | "info" {
     default:
       return "info";
   }
+}
+
+/** Whether `error` is zlib's (Z_DATA_ERROR, Z_BUF_ERROR, …): a request's compressed bytes were bad. */
+function isZlibError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("Z_");
 }

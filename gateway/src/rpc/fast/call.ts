@@ -12,12 +12,15 @@
  */
 import type { EventEmitter } from "node:events";
 import type { IncomingHttpHeaders } from "node:http";
+import { constants, type Http2ServerRequest } from "node:http2";
 import { performance } from "node:perf_hooks";
 import { Code, ConnectError, type MethodImplSpec } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
+import type { NodeRequest } from "../../http/node-http.js";
 import { type Compression, compressedFlag, compressionNegotiate } from "../connect-internals.js";
 import { createRpcCall, type RpcCall } from "../rpc-call.js";
 import type { RpcProtocol } from "../rpc-protocol.js";
+import { wellFormedError } from "../well-formed.js";
 import { clientGoneReason, DirectContext, drained } from "./context.js";
 import { frameMessage } from "./envelope.js";
 import type { DirectPathOptions, DirectRoute, DirectSerialization } from "./routes.js";
@@ -38,12 +41,12 @@ export function trackCalls(options: DirectPathOptions): CallTracker {
   return { options, active };
 }
 
-/** Collects a request body and yields its one message. */
+/** Reads a request body and yields its one message, parsed. */
 export interface RequestReader {
-  /** Adds a body chunk; throws (a ConnectError) when the request breaks a limit. */
+  /** Adds a body chunk; throws (a ConnectError) as soon as the request is refused. */
   push(chunk: Buffer): void;
-  /** The request message, once the body has ended; `kind` names the method kind in errors. */
-  message(kind: string): Uint8Array;
+  /** The parsed request message, once the body has ended; throws when there is none. */
+  end(): unknown;
 }
 
 /** One value of a request header as Node parsed it; null when absent or repeated. */
@@ -91,7 +94,31 @@ export function isIdentity(encoding: string | string[] | undefined): boolean {
 /** Where a streamed response goes: an `Http2Stream` or a compatibility-API response. */
 interface ResponseSink extends EventEmitter {
   readonly destroyed: boolean;
+  destroy(): void;
 }
+
+/**
+ * Stops a request body that kept arriving, unread, after its status was sent (a refused body, a
+ * deadline; see `DirectCall.onData`). Over HTTP/2 the stream is reset with NO_ERROR, as RFC 9113
+ * §8.1 allows once the response is complete. HTTP/1.1 has no way to end an upload but closing
+ * the connection, and closing a socket with unread input makes the kernel send RST, which can
+ * discard the response before the client read it; so reading stops (the client's writes block,
+ * its response is there to read) and the connection closes a moment later, as connect-node does
+ * (it drains 256 KiB, then closes after 500 ms). Not at the status itself either way: nghttp2
+ * sends RST_STREAM ahead of queued DATA, so an immediate reset can overtake the status.
+ */
+export function stopReadingRequest(request: NodeRequest): void {
+  if (request.httpVersionMajor === 1) {
+    request.pause();
+    const { socket } = request;
+    setTimeout(() => socket.destroy(), lingerMs).unref();
+    return;
+  }
+  (request as Http2ServerRequest).stream.close(constants.NGHTTP2_NO_ERROR);
+}
+
+/** How long an HTTP/1.1 connection whose upload was stopped stays open for its response. */
+const lingerMs = 1000;
 
 /** One call beside connect-node, from its request body to its status. */
 export abstract class DirectCall {
@@ -103,6 +130,9 @@ export abstract class DirectCall {
   protected readonly context: DirectContext;
   private readonly started = performance.now();
   private deadline: NodeJS.Timeout | undefined;
+  /** Body bytes that arrived after the status was sent; -1 once reading stopped. */
+  private discarded = 0;
+  private sink: ResponseSink | undefined;
 
   constructor(
     private readonly tracker: CallTracker,
@@ -131,11 +161,20 @@ export abstract class DirectCall {
     }
     if (timeout.timeoutMs === undefined) return;
     const ms = Math.min(timeout.timeoutMs, this.tracker.options.maxTimeoutMs);
+    // Date.now(), as the context's timeoutMs() reads it.
     this.context.deadlineAt = Date.now() + ms;
-    this.deadline = setTimeout(() => {
-      this.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded));
-    }, ms);
+    if (ms <= 0) {
+      // Already expired (`grpc-timeout: 0n`): a timer would let a quick handler answer first.
+      this.timedOut();
+      return;
+    }
+    // maxTimeoutMs is at most 2^31 - 1 (config.ts), so the timer cannot overflow.
+    this.deadline = setTimeout(this.timedOut, ms);
   }
+
+  private readonly timedOut = (): void => {
+    this.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded));
+  };
 
   /** Aborts the handler and ends the call with `reason`. */
   abort(reason: ConnectError): void {
@@ -143,14 +182,47 @@ export abstract class DirectCall {
     this.fail(reason);
   }
 
-  /** Ends the call with the status of `error` (internal, unless it is a ConnectError). */
+  /**
+   * Ends the call with the status of `error` (internal, unless it is a ConnectError), its message
+   * made well-formed first: gRPC's status encoding throws on a lone surrogate (well-formed.ts).
+   */
   readonly fail = (error: unknown): void => {
     this.record.handlerError ??= error;
-    this.end(
-      error instanceof ConnectError
-        ? error
-        : new ConnectError("internal error", Code.Internal, undefined, undefined, error),
-    );
+    try {
+      this.end(
+        error instanceof ConnectError
+          ? wellFormedError(error)
+          : new ConnectError("internal error", Code.Internal, undefined, undefined, error),
+      );
+    } catch (thrown) {
+      this.crash(thrown);
+    }
+  };
+
+  /**
+   * The last resort, for this call's own code throwing where nothing expects it (an event
+   * listener, a write callback, sending the status): the call ends with internal, or its stream
+   * is destroyed when no status can be sent any more; the thrown error is the cause its report
+   * logs; every other call goes on. Never throws.
+   */
+  protected readonly crash = (error: unknown): void => {
+    this.record.handlerError = error;
+    const internal = new ConnectError("internal error", Code.Internal, undefined, undefined, error);
+    try {
+      if (this.status === null) {
+        this.end(internal);
+        if (this.status !== null) return;
+      }
+    } catch {
+      // Sending the status threw as well: the stream is destroyed below.
+    }
+    this.status = internal;
+    clearTimeout(this.deadline);
+    try {
+      this.sink?.destroy();
+    } catch {
+      // Nothing is left to do for this call.
+    }
   };
 
   /** Sends the final status the protocol's way; called at most once per call (see `settle`). */
@@ -167,12 +239,16 @@ export abstract class DirectCall {
     return true;
   }
 
+  /** More than readMaxBytes arrived after the status: stop reading (see stopReadingRequest). */
+  protected abstract stopReading(): void;
+
   /**
    * Reads the request from `body` and reports the call when `response` closes (on HTTP/2 gRPC
    * both are the one stream). Errors (a reset, a broken connection) are left to "close".
    */
-  protected listen(body: EventEmitter, response: EventEmitter, httpVersion: string): void {
+  protected listen(body: EventEmitter, response: ResponseSink, httpVersion: string): void {
     this.context.request = body;
+    this.sink = response;
     body.on("error", ignore);
     body.on("data", this.onData);
     body.on("end", this.onEnd);
@@ -182,7 +258,20 @@ export abstract class DirectCall {
 
   private readonly onData = (chunk: Buffer): void => {
     this.record.bytesReceived += chunk.byteLength;
-    if (this.status !== null) return; // answered early: the rest of the body is drained unread
+    if (this.status !== null) {
+      // Answered early: what follows is dropped unread, and reading stops after readMaxBytes.
+      if (this.discarded < 0) return;
+      this.discarded += chunk.byteLength;
+      if (this.discarded > this.tracker.options.readMaxBytes) {
+        this.discarded = -1;
+        try {
+          this.stopReading();
+        } catch (error) {
+          this.crash(error);
+        }
+      }
+      return;
+    }
     try {
       this.reader.push(chunk);
     } catch (error) {
@@ -194,15 +283,17 @@ export abstract class DirectCall {
     if (this.status !== null) return;
     let request: never;
     try {
-      // connect-es names the kind "server-streaming" in its texts; the spec says "server_streaming".
-      const kind = this.route.spec.kind === "unary" ? "unary" : "server-streaming";
-      request = this.serialization.parse(this.reader.message(kind)) as never;
+      request = this.reader.end() as never;
       this.record.messagesReceived = 1;
     } catch (error) {
       this.fail(error);
       return;
     }
-    this.respond(request);
+    try {
+      this.respond(request);
+    } catch (error) {
+      this.crash(error);
+    }
   };
 
   /** Reports the call once its response closed; a call closed before its status was canceled. */
@@ -227,7 +318,7 @@ export abstract class DirectCall {
     try {
       const response = spec.impl(request, this.context);
       if (response instanceof Promise) {
-        response.then(send, this.fail);
+        response.then(send, this.fail).catch(this.crash);
       } else {
         send(response);
       }

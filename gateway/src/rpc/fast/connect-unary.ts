@@ -30,6 +30,7 @@ import {
   isIdentity,
   type RequestReader,
   responseCompression,
+  stopReadingRequest,
   trackCalls,
 } from "./call.js";
 import type { DirectPathOptions, DirectRequestHandler, DirectRoute } from "./routes.js";
@@ -74,7 +75,10 @@ class RawMessageReader implements RequestReader {
   private readonly chunks: Buffer[] = [];
   private bytes = 0;
 
-  constructor(private readonly readMaxBytes: number) {}
+  constructor(
+    private readonly readMaxBytes: number,
+    private readonly parse: (bytes: Uint8Array) => unknown,
+  ) {}
 
   push(chunk: Buffer): void {
     this.chunks.push(chunk);
@@ -87,8 +91,8 @@ class RawMessageReader implements RequestReader {
     }
   }
 
-  message(): Uint8Array {
-    return Buffer.concat(this.chunks, this.bytes);
+  end(): unknown {
+    return this.parse(Buffer.concat(this.chunks, this.bytes));
   }
 }
 
@@ -98,7 +102,7 @@ class ConnectUnaryCall extends DirectCall {
 
   constructor(
     tracker: CallTracker,
-    request: NodeRequest,
+    private readonly request: NodeRequest,
     private readonly response: NodeResponse,
     route: DirectRoute,
     binary: boolean,
@@ -110,7 +114,7 @@ class ConnectUnaryCall extends DirectCall {
       "connect",
       route,
       request.headers,
-      new RawMessageReader(readMaxBytes),
+      new RawMessageReader(readMaxBytes, serialization.parse),
       serialization,
     );
     this.contentType = binary ? "application/proto" : "application/json";
@@ -129,6 +133,10 @@ class ConnectUnaryCall extends DirectCall {
 
   protected respond(request: never): void {
     this.callUnary(request, this.succeed);
+  }
+
+  protected stopReading(): void {
+    stopReadingRequest(this.request);
   }
 
   private readonly succeed = (message: unknown): void => {

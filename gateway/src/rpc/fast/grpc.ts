@@ -87,11 +87,21 @@ class GrpcCall extends DirectCall {
       "grpc",
       route,
       headers,
-      new SingleMessageReader(tracker.options.readMaxBytes),
+      new SingleMessageReader({
+        readMaxBytes: tracker.options.readMaxBytes,
+        skipFlag: undefined,
+        parse: route.binary.parse,
+        kind: route.spec.kind,
+      }),
       route.binary,
     );
     this.compression = responseCompression(headers["grpc-accept-encoding"]);
     this.listen(stream, stream, "2.0");
+  }
+
+  protected stopReading(): void {
+    // RFC 9113 §8.1: the response is complete, the client may stop sending.
+    this.stream.close(constants.NGHTTP2_NO_ERROR);
   }
 
   protected respond(request: never): void {
@@ -110,7 +120,11 @@ class GrpcCall extends DirectCall {
   };
 
   private readonly sendTrailers = () => {
-    this.stream.sendTrailers(trailersOf(this.status ?? undefined, this.context));
+    try {
+      this.stream.sendTrailers(trailersOf(this.status ?? undefined, this.context));
+    } catch (error) {
+      this.crash(error);
+    }
   };
 
   private readonly sendUnary = (response: unknown) => {

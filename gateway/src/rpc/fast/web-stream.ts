@@ -40,6 +40,7 @@ import {
   headerValue,
   isIdentity,
   responseCompression,
+  stopReadingRequest,
   trackCalls,
 } from "./call.js";
 import { frameMessage, SingleMessageReader } from "./envelope.js";
@@ -64,6 +65,8 @@ interface Dialect {
   readonly acceptEncodingHeader: string;
   readonly encodingHeader: string;
   readonly serialization: DirectSerialization;
+  /** The flag of request envelopes connect-node skips: end-stream (Connect), trailers (gRPC-Web). */
+  readonly skipFlag: number;
   /** The deadline the client asked for, parsed. */
   readonly timeout: (headers: IncomingHttpHeaders) => ParsedTimeout;
   /** The frame that ends the stream with `error` (undefined: OK) and the handler's trailers. */
@@ -101,6 +104,7 @@ function dialectOf(headers: IncomingHttpHeaders, route: DirectRoute): Dialect | 
       acceptEncodingHeader: "connect-accept-encoding",
       encodingHeader: "connect-content-encoding",
       serialization: connect.binary ? route.binary : route.json,
+      skipFlag: endStreamFlag,
       timeout: (h) => parseConnectTimeout(headerValue(h["connect-timeout-ms"]), Infinity),
       end: (error, trailers) => {
         const json = endStreamToJson(trailers ?? new Headers(), error, undefined);
@@ -117,6 +121,7 @@ function dialectOf(headers: IncomingHttpHeaders, route: DirectRoute): Dialect | 
       acceptEncodingHeader: "grpc-accept-encoding",
       encodingHeader: "grpc-encoding",
       serialization: grpcWeb.binary ? route.binary : route.json,
+      skipFlag: trailerFlag,
       timeout: (h) => parseGrpcTimeout(headerValue(h["grpc-timeout"]), Infinity),
       end: (error, trailers) =>
         frameMessage(trailerSerialize(setTrailerStatus(new Headers(trailers), error)), trailerFlag),
@@ -129,7 +134,7 @@ function dialectOf(headers: IncomingHttpHeaders, route: DirectRoute): Dialect | 
 class WebStreamCall extends DirectCall {
   constructor(
     tracker: CallTracker,
-    request: NodeRequest,
+    private readonly request: NodeRequest,
     private readonly response: NodeResponse,
     route: DirectRoute,
     private readonly dialect: Dialect,
@@ -139,11 +144,20 @@ class WebStreamCall extends DirectCall {
       dialect.protocol,
       route,
       request.headers,
-      new SingleMessageReader(tracker.options.readMaxBytes),
+      new SingleMessageReader({
+        readMaxBytes: tracker.options.readMaxBytes,
+        skipFlag: dialect.skipFlag,
+        parse: dialect.serialization.parse,
+        kind: route.spec.kind,
+      }),
       dialect.serialization,
     );
     this.compression = responseCompression(request.headers[dialect.acceptEncodingHeader]);
     this.listen(request, response, request.httpVersion);
+  }
+
+  protected stopReading(): void {
+    stopReadingRequest(this.request);
   }
 
   protected respond(request: never): void {
