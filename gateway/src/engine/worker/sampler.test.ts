@@ -127,6 +127,28 @@ describe("penalties in the sampler", () => {
   });
 });
 
+describe("seeds", () => {
+  it("nearby seeds draw different first tokens", () => {
+    // Ten equally likely tokens: 20 consecutive seeds must not all open with the same one (they
+    // did when the seed's bits went into xoroshiro's state unmixed).
+    const row = new Float32Array(10);
+    const firsts = new Set<number>();
+    for (let seed = 0n; seed < 20n; seed++) {
+      firsts.add(createSampler({ ...base, seed }, []).sample(row).tokenId);
+    }
+    assert.ok(firsts.size >= 5, `first draws of seeds 0-19: ${[...firsts].join(" ")}`);
+  });
+
+  it("the same seed draws the same tokens", () => {
+    const draws = (seed: bigint) => {
+      const sampler = createSampler({ ...base, seed }, []);
+      return Array.from({ length: 20 }, () => sampler.sample(logits).tokenId);
+    };
+    assert.deepEqual(draws(2n ** 64n - 1n), draws(2n ** 64n - 1n));
+    assert.notDeepEqual(draws(5n), draws(6n));
+  });
+});
+
 describe("logprobs", () => {
   it("equal a hand log-softmax at the temperature sampled with, and sum to 1", () => {
     const sampled = createSampler({ ...base, temperature: 0.7, topLogprobs: 4 }, []).sample(logits);

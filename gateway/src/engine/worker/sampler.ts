@@ -60,12 +60,34 @@ export function argmax(logits: Float32Array): number {
   return best;
 }
 
-/** Seeds xoroshiro128+ with all 64 bits of the seed (pure-rand's `xoroshiro128plus` takes 32). */
+const mask64 = (1n << 64n) - 1n;
+
+/** One step of SplitMix64 (Steele, Lea and Flood 2014): the next state and its output. */
+function splitMix64(state: bigint): [bigint, bigint] {
+  const next = (state + 0x9e3779b97f4a7c15n) & mask64;
+  let z = next;
+  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & mask64;
+  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & mask64;
+  return [next, z ^ (z >> 31n)];
+}
+
+/**
+ * Seeds xoroshiro128+ with all 64 bits of the seed (pure-rand's `xoroshiro128plus` takes 32),
+ * through SplitMix64 as xoroshiro's authors advise (prng.di.unimi.it): seeding the state with
+ * the seed's bits directly made nearby seeds (0, 1, 2, …) draw the same first token. SplitMix64's
+ * output is a bijection of its state, so two outputs are never both zero (an all-zero state
+ * would be stuck). Hand-written: pure-rand has no SplitMix64, and it is four lines.
+ */
 function seededGenerator(seed: bigint): RandomGenerator {
-  const low = Number(BigInt.asUintN(32, seed)) | 0;
-  const high = Number(BigInt.asUintN(32, seed >> 32n)) | 0;
-  // The state must not be all zero; mixing with odd constants guarantees that.
-  return xoroshiro128plusFromState([high ^ 0x9e3779b9, low ^ 0x7f4a7c15, ~high, ~low]);
+  const [state, first] = splitMix64(BigInt.asUintN(64, seed));
+  const [, second] = splitMix64(state);
+  const int32 = (value: bigint) => Number(BigInt.asIntN(32, value));
+  return xoroshiro128plusFromState([
+    int32(first >> 32n),
+    int32(first),
+    int32(second >> 32n),
+    int32(second),
+  ]);
 }
 
 /**
