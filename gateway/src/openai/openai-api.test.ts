@@ -338,8 +338,9 @@ describe("OpenAI-compatible API", () => {
     it("penalties and min_p reach the engine: the same text as Connect with the same field", async () => {
       const plain = { prompt, maxTokens, temperature: 0 };
       for (const [field, value, protoField] of [
-        ["presence_penalty", -2, "presencePenalty"],
-        ["frequency_penalty", -2, "frequencyPenalty"],
+        // The built-in model's greedy text repeats itself, so each penalty changes it.
+        ["presence_penalty", 2, "presencePenalty"],
+        ["frequency_penalty", 2, "frequencyPenalty"],
         ["repetition_penalty", 3, "repetitionPenalty"],
       ] as const) {
         const connect = await gateway.connect.generate({ ...plain, [protoField]: value });
@@ -367,8 +368,8 @@ describe("OpenAI-compatible API", () => {
       })) {
         ids.push(...message.tokenIds);
       }
-      const stopAt = ids.findIndex((id, index) => index >= 3 && ids.indexOf(id) === index);
-      assert.ok(stopAt > 0, "a token that first appears after the third");
+      const stopAt = ids.findIndex((id, index) => index >= 1 && ids.indexOf(id) === index);
+      assert.ok(stopAt > 0, "a token that first appears after the first");
       const { status, body } = await completion({
         max_tokens: maxTokens,
         temperature: 0,
