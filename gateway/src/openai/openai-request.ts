@@ -22,8 +22,6 @@ export interface OpenAiRequest {
   readonly stream: boolean;
   /** `stream_options.include_usage`: a last chunk with usage and no choices. */
   readonly includeUsage: boolean;
-  /** The model name as the client sent it ("" when absent). */
-  readonly model: string;
 }
 
 type Json = Record<string, unknown>;
@@ -80,7 +78,7 @@ export function parseOpenAiRequest(route: OpenAiRoute, body: unknown): OpenAiReq
     logprobs,
     topLogprobs,
   });
-  return { route, generate, stream, includeUsage, model };
+  return { route, generate, stream, includeUsage };
 }
 
 /**
