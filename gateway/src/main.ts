@@ -1,18 +1,25 @@
 #!/usr/bin/env node
 /**
- * @module The `parley` command: configuration, models, engine, server, signals. Everything else
- * lives in the rooms it wires together.
+ * @module The `parley` command: configuration, server, signals, then models and engine.
+ * Everything else lives in the rooms it wires together. The port is bound before any model is
+ * downloaded or loaded, so a port in use or a bad TLS file is reported at once, and health,
+ * `/metrics` and the UI answer (NOT_SERVING) while models load.
  */
 import type { Logger } from "pino";
 import { ConfigError, type GatewayConfig, parseConfig } from "./config.js";
 import { createEngine } from "./engine/create-engine.js";
+import { createDeferredEngine } from "./engine/deferred-engine.js";
 import type { Engine } from "./engine/engine.js";
 import { lowerHelperThreadsPriority } from "./engine/thread-priority.js";
 import type { ModelSource } from "./models/model-source.js";
 import { resolveModelSource } from "./models/resolve-model-source.js";
 import { createLogger } from "./observability/logger.js";
 import { createMetricsRegistry } from "./observability/metrics-registry.js";
-import { createGatewayServer, type GatewayServer } from "./server/create-gateway-server.js";
+import {
+  createGatewayServer,
+  type GatewayServer,
+  ListenError,
+} from "./server/create-gateway-server.js";
 
 async function main(): Promise<void> {
   let config: GatewayConfig;
@@ -35,19 +42,47 @@ async function main(): Promise<void> {
   try {
     await start(config, logger);
   } catch (error) {
-    logger.fatal({ err: error }, "Parley could not start");
+    // One line an operator reads at a glance; the stack, for a bug report, only at debug level.
+    logger.debug({ err: error }, "start-up failed");
+    process.stderr.write(`parley: could not start: ${errorChain(error)}\n`);
     process.exit(1);
   }
 }
 
+/** An error's message followed by its causes' ("cannot load model: no such file"). */
+function errorChain(error: unknown): string {
+  if (error instanceof ListenError) return error.message; // already says it all
+  const messages: string[] = [];
+  for (let at: unknown = error; at !== undefined && messages.length < 5; ) {
+    const message = at instanceof Error ? at.message : String(at);
+    if (!messages.some((seen) => seen.includes(message))) messages.push(message);
+    at = at instanceof Error ? at.cause : undefined;
+  }
+  return messages.join(": ").replaceAll(/\s*\n\s*/g, " ");
+}
+
 async function start(config: GatewayConfig, logger: Logger): Promise<void> {
   const metrics = createMetricsRegistry();
+  const engine = createDeferredEngine();
+  const server = createGatewayServer({ engine, config, metrics, logger });
+  const { port, host } = await server.listen();
+  const authority = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  // `url` is logged once models are ready (below): scripts wait for that key to call.
+  logger.info(
+    {
+      address: `http://${authority}`,
+      tlsAddress: config.tls === undefined ? undefined : `https://${authority}`,
+    },
+    `Parley is listening on http://${authority}; loading models`,
+  );
+  handleSignals(server, engine, config.shutdownGraceMs, logger);
+
   const models: ModelSource[] = [];
   for (const spec of config.models) {
     logger.info({ model: spec }, "resolving model");
     models.push(await resolveModelSource(spec, { offline: config.offline }));
   }
-  const engine = await createEngine({
+  const loaded = await createEngine({
     models,
     metrics,
     logger,
@@ -63,18 +98,15 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
   });
   // After the model workers exist: they lower themselves; this lowers V8's and libuv's helpers.
   lowerHelperThreadsPriority();
-  const server = createGatewayServer({ engine, config, metrics, logger });
-  const { port, host } = await server.listen();
-  const authority = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  await engine.resolve(loaded);
   logger.info(
     {
       url: `http://${authority}`,
       tlsUrl: config.tls === undefined ? undefined : `https://${authority}`,
-      models: engine.models().map((model) => model.id),
+      models: loaded.models().map((model) => model.id),
     },
-    `Parley is listening on http://${authority}`,
+    `Parley is ready on http://${authority}`,
   );
-  handleSignals(server, engine, config.shutdownGraceMs, logger);
 }
 
 /** The first SIGTERM/SIGINT drains and exits 0; a second one exits at once with 1. */

@@ -27,6 +27,7 @@ import { createCorsPolicy } from "../http/cors-policy.js";
 import { createSniffingListener } from "../http/create-sniffing-listener.js";
 import { createMetricsEndpoint } from "../http/metrics-endpoint.js";
 import type { NodeRequest, NodeResponse } from "../http/node-http.js";
+import { createProbeEndpoints } from "../http/probe-endpoints.js";
 import { createStaticFiles } from "../http/static-files.js";
 import { createEventLoopDelayMetric } from "../observability/event-loop-delay.js";
 import { createRpcMetrics } from "../observability/rpc-metrics.js";
@@ -35,6 +36,7 @@ import { rpcService } from "../rpc/rpc-service.js";
 import { createHealthService } from "../services/health-service.js";
 import { createInferenceService } from "../services/inference-service.js";
 import { createReflectionServices } from "../services/reflection-service.js";
+import { isDrainedPath, refuseRequest, refuseStream } from "./draining-refusal.js";
 
 /** What the server needs from the gateway's configuration. */
 export interface GatewayServerConfig {
@@ -64,15 +66,32 @@ export interface GatewayServerOptions {
 
 /** A gateway server: listen once, close once. */
 export interface GatewayServer {
-  /** Starts accepting connections; resolves with the bound address. */
+  /**
+   * Starts accepting connections; resolves with the bound address, or rejects with a
+   * {@link ListenError} (port in use, address not available, no permission).
+   */
   listen(): Promise<{ port: number; host: string }>;
   /**
-   * Stops accepting, reports NOT_SERVING, sends GOAWAY to HTTP/2 clients and lets calls in
-   * flight finish for up to `graceMs`; then aborts what is left (clients get Unavailable) and
-   * closes every connection. Closing the engine is the caller's business.
+   * Drains: reports NOT_SERVING at once (`/readyz` 503, `grpc.health.v1`), sends GOAWAY to the
+   * HTTP/2 clients connected now, refuses new inference calls with `unavailable` (HTTP 503, so a
+   * balancer retries them elsewhere) and lets calls in flight finish for up to `graceMs`, while
+   * the port keeps accepting connections so that probes are answered. Then it stops listening,
+   * aborts what is left (clients get Unavailable) and closes every connection. Closing the engine
+   * is the caller's business.
    */
   close(graceMs: number): Promise<void>;
 }
+
+/** Why the port could not be bound, in words an operator reads in one line. */
+export class ListenError extends Error {
+  override readonly name = "ListenError";
+}
+
+/**
+ * The `grpc.health.v1` service name a liveness probe checks: SERVING while the process answers,
+ * whereas "" and `inference.v1.InferenceService` say whether it takes inference calls.
+ */
+export const livenessServiceName = "liveness";
 
 /** How long a new connection may stay silent before it is dropped. */
 const sniffTimeoutMs = 10_000;
@@ -86,7 +105,10 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   const shutdown = new AbortController();
   // Every call in flight listens to this one signal: many listeners are expected, not a leak.
   setMaxListeners(0, shutdown.signal);
-  const health = createHealthService({ services: [InferenceService.typeName] });
+  const health = createHealthService({
+    services: [InferenceService.typeName],
+    livenessService: livenessServiceName,
+  });
   // Health follows the engine: NOT_SERVING while no model can generate (a worker restarting).
   const followReadiness = () => health.setServing(engine.readyModels().length > 0);
   const stopFollowingReadiness = engine.onReadinessChange(followReadiness);
@@ -110,6 +132,16 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   const metricsEndpoint = createMetricsEndpoint(options.metrics);
   const staticFiles = createStaticFiles({ root: config.webRoot });
   let closing: Promise<void> | undefined;
+  const probes = createProbeEndpoints({
+    notReadyReason: () =>
+      closing !== undefined
+        ? "shutting down"
+        : engine.readyModels().length === 0
+          ? engine.models().length === 0
+            ? "loading models"
+            : "no model is ready"
+          : undefined,
+  });
 
   const fail = (response: NodeResponse, error: unknown) => {
     logger.error({ err: error }, "request failed");
@@ -126,10 +158,18 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
       if (closing !== undefined && request.httpVersionMajor === 1) {
         response.setHeader("Connection", "close");
       }
-      if (corsPolicy(request, response) || rpc.handle(request, response)) {
+      const path = (request.url ?? "").split("?", 1)[0] ?? "";
+      if (corsPolicy(request, response)) {
         return;
       }
-      if ((request.url ?? "").split("?", 1)[0] === "/metrics") {
+      if (closing !== undefined && isDrainedPath(path)) {
+        refuseRequest(request, response);
+        return;
+      }
+      if (rpc.handle(request, response) || probes(request, response)) {
+        return;
+      }
+      if (path === "/metrics") {
         metricsEndpoint(request, response).catch((error: unknown) => fail(response, error));
         return;
       }
@@ -142,28 +182,22 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   const http1 = createHttpServer(handleRequest);
   const h2c = createH2cServer(handleRequest);
   const tls: Http2SecureServer | undefined =
-    config.tls === undefined
-      ? undefined
-      : createSecureServer(
-          {
-            cert: readFileSync(config.tls.certFile),
-            key: readFileSync(config.tls.keyFile),
-            allowHTTP1: true,
-            ALPNProtocols: ["h2", "http/1.1"],
-          },
-          handleRequest,
-        );
-  routeStreams(h2c, rpc.handleStream);
+    config.tls === undefined ? undefined : createTlsServer(config.tls, handleRequest);
+  const handleStream: RpcHandler["handleStream"] = (stream, headers) => {
+    if (closing !== undefined && isDrainedPath(headers[":path"] ?? "")) {
+      refuseStream(stream, headers);
+      return true;
+    }
+    return rpc.handleStream(stream, headers);
+  };
+  routeStreams(h2c, handleStream);
   if (tls !== undefined) {
-    routeStreams(tls, rpc.handleStream);
+    routeStreams(tls, handleStream);
   }
   const sessions = new Set<ServerHttp2Session>();
   const trackSession = (session: ServerHttp2Session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
-    if (closing !== undefined) {
-      session.close();
-    }
   };
   h2c.on("session", trackSession);
   tls?.on("session", trackSession);
@@ -184,9 +218,11 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   return {
     async listen() {
       await new Promise<void>((resolve, reject) => {
-        listener.once("error", reject);
+        const fail = (error: NodeJS.ErrnoException) =>
+          reject(new ListenError(listenFailure(error, config), { cause: error }));
+        listener.once("error", fail);
         listener.listen(config.port, config.host, () => {
-          listener.off("error", reject);
+          listener.off("error", fail);
           resolve();
         });
       });
@@ -202,19 +238,26 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
       closing ??= (async () => {
         stopFollowingReadiness();
         health.shutDown();
-        listener.close();
-        // Closes idle keep-alive connections; busy ones get "Connection: close" on their next
-        // response, and are closed below once their calls are done.
-        http1.close();
-        tls?.close();
+        // The port keeps accepting while calls drain: probes must be answered (kubelet and
+        // balancers open a connection per probe), and a late call gets a 503 it can retry
+        // elsewhere rather than a refused connection. HTTP/1.1 responses now carry
+        // "Connection: close"; HTTP/2 clients connected now get GOAWAY (no new streams, open
+        // ones run to their end).
+        http1.closeIdleConnections();
         for (const session of sessions) {
-          session.close(); // GOAWAY: no new streams, open ones run to their end.
+          session.close();
         }
         logger.info({ inFlight: rpc.inFlight(), graceMs }, "draining calls in flight");
         if (!(await settlesWithin(rpc.idle(), graceMs))) {
           logger.warn({ inFlight: rpc.inFlight() }, "grace period over: aborting calls");
           shutdown.abort(new ConnectError("the server is shutting down", Code.Unavailable));
           await settlesWithin(rpc.idle(), flushMs);
+        }
+        listener.close();
+        http1.close();
+        tls?.close();
+        for (const session of sessions) {
+          session.close();
         }
         http1.closeIdleConnections();
         // Node 20 has it on secure servers with allowHTTP1; @types/node 20 does not declare it.
@@ -258,6 +301,56 @@ function routeStreams(
     }
   };
   (server as Http2Server).on("stream", route);
+}
+
+/** The TLS server, with a readable error for a certificate or key that cannot be used. */
+function createTlsServer(
+  files: NonNullable<GatewayServerConfig["tls"]>,
+  handleRequest: (request: NodeRequest, response: NodeResponse) => void,
+): Http2SecureServer {
+  const read = (flag: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new ListenError(`cannot read ${flag} ${file}: ${errorText(error)}`, { cause: error });
+    }
+  };
+  const cert = read("--tls-cert", files.certFile);
+  const key = read("--tls-key", files.keyFile);
+  try {
+    return createSecureServer(
+      { cert, key, allowHTTP1: true, ALPNProtocols: ["h2", "http/1.1"] },
+      handleRequest,
+    );
+  } catch (error) {
+    throw new ListenError(
+      `--tls-cert ${files.certFile} and --tls-key ${files.keyFile} are not a usable PEM certificate and key: ${errorText(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/** What went wrong binding the port, for the operator. */
+function listenFailure(error: NodeJS.ErrnoException, config: GatewayServerConfig): string {
+  const where = `${config.host}:${config.port}`;
+  switch (error.code) {
+    case "EADDRINUSE":
+      return `port ${config.port} on ${config.host} is already in use (set --port)`;
+    case "EADDRNOTAVAIL":
+      return `cannot listen on ${where}: the address is not on this machine (set --host)`;
+    case "EACCES":
+      return `cannot listen on ${where}: permission denied (ports below 1024 need privileges)`;
+    default:
+      return `cannot listen on ${where}: ${error.message}`;
+  }
+}
+
+function errorText(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === "ENOENT" ? "no such file" : error.message;
+  }
+  return String(error);
 }
 
 /** Whether `promise` settled within `ms`. */

@@ -5,7 +5,7 @@
  * previous one drained) and the call's abort signal reach the engine unchanged.
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
   FinishReason,
   type GenerateResponseSchema,
@@ -100,6 +100,10 @@ export function createInferenceService(
     },
 
     listModels() {
+      if (engine.models().length === 0) {
+        // Before the models have loaded (the server listens first): say so rather than "none".
+        throw new ConnectError("the gateway is still loading its models", Code.Unavailable);
+      }
       return {
         models: engine.models().map((model) => ({
           id: model.id,
