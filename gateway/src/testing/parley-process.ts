@@ -29,6 +29,9 @@ export interface ParleyProcess {
 export interface SpawnParleyOptions {
   /** Added to the test's own environment. */
   readonly env?: Readonly<Record<string, string>>;
+  /** The script to run instead of this build's `main.js` (e.g. an image's, built elsewhere). */
+  readonly script?: string;
+  readonly cwd?: string;
 }
 
 /** Starts `parley` with `args` (add `--port 0` for a free port). */
@@ -36,8 +39,9 @@ export function spawnParley(
   args: readonly string[],
   options: SpawnParleyOptions = {},
 ): ParleyProcess {
-  const child = spawn(process.execPath, [mainScript, ...args], {
+  const child = spawn(process.execPath, [options.script ?? mainScript, ...args], {
     stdio: ["pipe", "pipe", "pipe"],
+    cwd: options.cwd,
     env: { ...process.env, ...options.env },
   });
   const exited = once(child, "exit").then(([code]) => code as number | null);
