@@ -16,7 +16,7 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promise
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { describe, it } from "node:test";
-import dockerignore from "@balena/dockerignore";
+import dockerignoreModule from "@balena/dockerignore";
 import {
   type Copy,
   DockerfileParser,
@@ -31,6 +31,9 @@ import { spawnParley } from "../testing/parley-process.js";
 import { runCommand } from "../testing/run-command.js";
 
 const dockerfilePath = join(repoRoot, "Dockerfile");
+
+// The package is CommonJS (`module.exports` is the factory) typed with an ES `export default`.
+const dockerignore = dockerignoreModule as unknown as typeof dockerignoreModule.default;
 
 interface Stage {
   readonly name: string | undefined;
@@ -139,7 +142,7 @@ async function build(instructions: readonly Instruction[], context: string): Pro
       const copy = instruction as Copy;
       const paths = copy.getArguments().map((argument) => argument.getValue());
       const destination = paths.pop() ?? assert.fail("COPY without a destination");
-      const from = copy.getFromFlag()?.getValue();
+      const from = copy.getFromFlag()?.getValue() ?? undefined;
       const source =
         from === undefined
           ? (path: string) => join(context, path)
@@ -156,7 +159,8 @@ async function build(instructions: readonly Instruction[], context: string): Pro
         HOME: process.env.HOME ?? tmpdir(),
         ...stage.env,
         PATH: toolPath,
-        // Tests never use the network: npm installs from the cache `.ci/run`'s install filled.
+        // Tests never use the network: npm installs from the cache that `.ci/run`'s (or a
+        // developer's) `npm install` of this lock file filled; ENOTCACHED means it did not.
         npm_config_offline: "true",
       });
     } else if (keyword === "USER") {
@@ -206,8 +210,8 @@ describe("the Dockerfile", () => {
       assert.ok(supported.includes(major), `${image}: CI runs Node ${major} (.ci/node-versions)`);
     }
     const last = instructions.slice(instructions.indexOf(froms.at(-1) as Instruction));
-    const user = last.findLast((i) => i.getKeyword() === "USER")?.getArgumentsContent();
-    assert.ok(user !== undefined && user !== "root" && !/^0(:|$)/.test(user), "runs as non-root");
+    const user = last.findLast((i) => i.getKeyword() === "USER")?.getArgumentsContent() ?? "root";
+    assert.ok(user !== "root" && !/^0(:|$)/.test(user), "runs as non-root");
     const healthcheck = last.find((i) => i.getKeyword() === "HEALTHCHECK");
     assert.match(healthcheck?.getArgumentsContent() ?? "", /\/(readyz|healthz)/);
   });
