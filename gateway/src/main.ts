@@ -65,13 +65,18 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
   const metrics = createMetricsRegistry();
   const engine = createDeferredEngine();
   const server = createGatewayServer({ engine, config, metrics, logger });
-  const { port, host } = await server.listen();
+  const { port, host, probePort } = await server.listen();
   const authority = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const probeAddress =
+    probePort === undefined
+      ? undefined
+      : `http://${host.includes(":") ? `[${host}]` : host}:${probePort}`;
   // `url` is logged once models are ready (below): scripts wait for that key to call.
   logger.info(
     {
       address: `http://${authority}`,
       tlsAddress: config.tls === undefined ? undefined : `https://${authority}`,
+      probeAddress,
     },
     `Parley is listening on http://${authority}; loading models`,
   );
@@ -103,6 +108,7 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
     {
       url: `http://${authority}`,
       tlsUrl: config.tls === undefined ? undefined : `https://${authority}`,
+      probeUrl: probeAddress,
       models: loaded.models().map((model) => model.id),
     },
     `Parley is ready on http://${authority}`,

@@ -42,6 +42,13 @@ import { isDrainedPath, refuseRequest, refuseStream } from "./draining-refusal.j
 export interface GatewayServerConfig {
   /** 0 picks a free port. */
   readonly port: number;
+  /**
+   * A second port, serving the same, that stays open through a drain while `port` stops
+   * accepting at once: for balancers that fail over only when a connection is refused (nginx
+   * cannot retry a gRPC call it has sent). Undefined: `port` itself stays open through the
+   * drain, so that probes sent to it are answered. 0 picks a free port.
+   */
+  readonly probePort?: number | undefined;
   readonly host: string;
   /** PEM files; with them, TLS connections are accepted on the same port. */
   readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
@@ -70,12 +77,13 @@ export interface GatewayServer {
    * Starts accepting connections; resolves with the bound address, or rejects with a
    * {@link ListenError} (port in use, address not available, no permission).
    */
-  listen(): Promise<{ port: number; host: string }>;
+  listen(): Promise<{ port: number; host: string; probePort: number | undefined }>;
   /**
    * Drains: reports NOT_SERVING at once (`/readyz` 503, `grpc.health.v1`), sends GOAWAY to the
    * HTTP/2 clients connected now, refuses new inference calls with `unavailable` (HTTP 503, so a
    * balancer retries them elsewhere) and lets calls in flight finish for up to `graceMs`, while
-   * the port keeps accepting connections so that probes are answered. Then it stops listening,
+   * the port (or, with `probePort`, only that one) keeps accepting connections so that probes
+   * are answered. Then it stops listening,
    * aborts what is left (clients get Unavailable) and closes every connection. Closing the engine
    * is the caller's business.
    */
@@ -203,41 +211,59 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   tls?.on("session", trackSession);
   tls?.on("tlsClientError", (error) => logger.debug({ err: error }, "TLS handshake failed"));
 
-  const listener = createSniffingListener({
-    targets: { http1, h2c, tls },
-    sniffTimeoutMs,
-    onRefused: (reason) => logger.debug({ reason }, "connection refused"),
-  });
   const sockets = new Set<Socket>();
-  listener.on("connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-  });
-  const listenerClosed = new Promise<void>((resolve) => listener.once("close", resolve));
+  const createListener = () => {
+    const server = createSniffingListener({
+      targets: { http1, h2c, tls },
+      sniffTimeoutMs,
+      onRefused: (reason) => logger.debug({ reason }, "connection refused"),
+    });
+    server.on("connection", (socket: Socket) => {
+      sockets.add(socket);
+      socket.once("close", () => sockets.delete(socket));
+    });
+    return server;
+  };
+  const listener = createListener();
+  const probeListener = config.probePort === undefined ? undefined : createListener();
+  const listenerClosed = Promise.all(
+    [listener, probeListener].map(
+      (server) =>
+        new Promise<void>((resolve) => (server ? server.once("close", resolve) : resolve())),
+    ),
+  );
+  const bind = (server: typeof listener, port: number) =>
+    new Promise<AddressInfo>((resolve, reject) => {
+      const fail = (error: NodeJS.ErrnoException) =>
+        reject(new ListenError(listenFailure(error, config.host, port), { cause: error }));
+      server.once("error", fail);
+      server.listen(port, config.host, () => {
+        server.off("error", fail);
+        resolve(server.address() as AddressInfo);
+      });
+    });
 
   return {
     async listen() {
-      await new Promise<void>((resolve, reject) => {
-        const fail = (error: NodeJS.ErrnoException) =>
-          reject(new ListenError(listenFailure(error, config), { cause: error }));
-        listener.once("error", fail);
-        listener.listen(config.port, config.host, () => {
-          listener.off("error", fail);
-          resolve();
-        });
-      });
+      const address = await bind(listener, config.port);
+      const probeAddress =
+        probeListener === undefined ? undefined : await bind(probeListener, config.probePort ?? 0);
       // The HTTP/1 servers never listen themselves; "listening" is what makes Node track their
       // connections (request and header timeouts, closeIdleConnections on close).
       http1.emit("listening");
       tls?.emit("listening");
-      const address = listener.address() as AddressInfo;
-      return { port: address.port, host: address.address };
+      return { port: address.port, host: address.address, probePort: probeAddress?.port };
     },
 
     close(graceMs) {
       closing ??= (async () => {
         stopFollowingReadiness();
         health.shutDown();
+        if (probeListener !== undefined) {
+          // Probes have their own port: refuse new connections here now, so that balancers
+          // move on at connect (where even nginx's grpc_pass can retry).
+          listener.close();
+        }
         // The port keeps accepting while calls drain: probes must be answered (kubelet and
         // balancers open a connection per probe), and a late call gets a 503 it can retry
         // elsewhere rather than a refused connection. HTTP/1.1 responses now carry
@@ -253,7 +279,11 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
           shutdown.abort(new ConnectError("the server is shutting down", Code.Unavailable));
           await settlesWithin(rpc.idle(), flushMs);
         }
-        listener.close();
+        if (probeListener === undefined) {
+          listener.close();
+        } else {
+          probeListener.close();
+        }
         http1.close();
         tls?.close();
         for (const session of sessions) {
@@ -331,11 +361,11 @@ function createTlsServer(
 }
 
 /** What went wrong binding the port, for the operator. */
-function listenFailure(error: NodeJS.ErrnoException, config: GatewayServerConfig): string {
-  const where = `${config.host}:${config.port}`;
+function listenFailure(error: NodeJS.ErrnoException, host: string, port: number): string {
+  const where = `${host}:${port}`;
   switch (error.code) {
     case "EADDRINUSE":
-      return `port ${config.port} on ${config.host} is already in use (set --port)`;
+      return `port ${port} on ${host} is already in use`;
     case "EADDRNOTAVAIL":
       return `cannot listen on ${where}: the address is not on this machine (set --host)`;
     case "EACCES":

@@ -12,7 +12,7 @@ import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import type { NodeRequest, NodeResponse } from "../http/node-http.js";
 
 /** What the caller reads. */
-export const drainingMessage = "the server is shutting down; retry on another replica";
+export const drainingMessage = "the server is shutting down, retry on another replica";
 
 /** Whether a request for `path` is refused while draining: inference, not health or reflection. */
 export function isDrainedPath(path: string): boolean {
@@ -31,7 +31,8 @@ function refusal(contentType: string | undefined): {
       headers: {
         "content-type": type.split(";", 1)[0] ?? type,
         "grpc-status": "14",
-        "grpc-message": encodeURIComponent(drainingMessage),
+        // Printable ASCII needs no percent-encoding (gRPC's rule for grpc-message).
+        "grpc-message": drainingMessage,
       },
       body: undefined,
     };

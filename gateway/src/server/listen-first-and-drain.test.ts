@@ -165,7 +165,7 @@ describe("parley listens first, loads second", () => {
       assert.equal(await parley.exited, 1);
       assert.equal(
         parley.stderr(),
-        `parley: could not start: port ${port} on 127.0.0.1 is already in use (set --port)\n`,
+        `parley: could not start: port ${port} on 127.0.0.1 is already in use\n`,
       );
       assert.equal(hub.requests.length, before, "no model download was started");
     } finally {
@@ -326,7 +326,7 @@ describe("parley on SIGTERM", () => {
         assert.equal(connectCall.status, 503);
         assert.deepEqual(JSON.parse(connectCall.body), {
           code: "unavailable",
-          message: "the server is shutting down; retry on another replica",
+          message: "the server is shutting down, retry on another replica",
         });
       }
       assert.equal(chunks.length, 0, "the stream in flight is still paused");

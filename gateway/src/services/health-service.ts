@@ -55,8 +55,8 @@ export function createHealthService(options: HealthServiceOptions): HealthServic
       : service === live
         ? ServingStatus.SERVING
         : shuttingDown || !serving
-        ? ServingStatus.NOT_SERVING
-        : ServingStatus.SERVING;
+          ? ServingStatus.NOT_SERVING
+          : ServingStatus.SERVING;
 
   return {
     service: Health,
