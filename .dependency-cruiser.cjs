@@ -36,10 +36,16 @@ module.exports = {
     {
       name: "only-the-engine-runs-onnxruntime",
       severity: "error",
-      comment: "Only engine/ imports onnxruntime-node (tests and the bench may, to check it).",
+      comment:
+        "Only engine/ imports onnxruntime-node (tests, test helpers and the bench may, to check it).",
       from: {
         path: "^gateway/src/",
-        pathNot: ["^gateway/src/engine/", "\\.test\\.ts$", "^gateway/src/bench/"],
+        pathNot: [
+          "^gateway/src/engine/",
+          "\\.test\\.ts$",
+          "^gateway/src/testing/",
+          "^gateway/src/bench/",
+        ],
       },
       to: { path: "onnxruntime-node" },
     },
@@ -54,6 +60,25 @@ module.exports = {
       to: { path: ["\\.test\\.ts$", "^gateway/src/testing/", "^gateway/src/bench/"] },
     },
     {
+      name: "product-never-runs-the-model-builder",
+      severity: "error",
+      comment:
+        "The model builder is a build tool: the gateway's build runs it, tests and the bench use it; the product never imports it.",
+      from: {
+        path: "^gateway/src/",
+        pathNot: ["\\.test\\.ts$", "^gateway/src/testing/", "^gateway/src/bench/"],
+      },
+      to: { path: ["^model-builder/", "@parley/model-builder"] },
+    },
+    {
+      name: "model-builder-stands-alone",
+      severity: "error",
+      comment:
+        "The model builder writes files; it imports nothing of the gateway or the web client.",
+      from: { path: "^model-builder/" },
+      to: { path: ["^gateway/", "^web-client/", "@parley/gateway"] },
+    },
+    {
       name: "web-client-never-imports-the-gateway",
       severity: "error",
       from: { path: "^web-client/" },
@@ -61,8 +86,9 @@ module.exports = {
     },
   ],
   options: {
-    doNotFollow: { path: "node_modules" },
-    exclude: { path: ["/dist/", "^gen/src/"] },
+    // The builder is seen as a dependency (for the rules above) but not cruised through its dist/.
+    doNotFollow: { path: ["node_modules", "^model-builder/dist/"] },
+    exclude: { path: ["^(gen|gateway|web-client)/dist/", "^gen/src/"] },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: "gateway/tsconfig.json" },
     enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "types"] },

@@ -22,11 +22,13 @@ ENV ONNXRUNTIME_NODE_INSTALL=skip TURBO_TELEMETRY_DISABLED=1
 # The manifests first, so the dependency layer is reused while only sources change.
 COPY package.json package-lock.json ./
 COPY gen/package.json gen/
+COPY model-builder/package.json model-builder/
 COPY gateway/package.json gateway/
 COPY web-client/package.json web-client/
 RUN npm install --no-audit --no-fund
 COPY . .
-# Builds gen/, gateway/dist, web-client/dist and the built-in model (gateway/models/).
+# Builds gen/, model-builder/, gateway/dist, web-client/dist, and the built-in model into
+# gateway/models/ (model-builder is a build tool: the runtime stage leaves it behind).
 RUN npm run build
 RUN npm prune --omit=dev --no-audit --no-fund
 
