@@ -12,7 +12,7 @@ export interface DeferredEngine extends Engine {
   resolve(engine: Engine): Promise<void>;
 }
 
-/** Creates the stand-in: no models, none ready, every generation refused until `resolve`. */
+/** Creates the stand-in: no models, none ready, every call refused until `resolve`. */
 export function createDeferredEngine(): DeferredEngine {
   let inner: Engine | undefined;
   let closed: { graceMs: number } | undefined;
@@ -20,6 +20,18 @@ export function createDeferredEngine(): DeferredEngine {
   let stopForwarding: (() => void) | undefined;
   const notify = () => {
     for (const listener of listeners) listener();
+  };
+  /** The loaded engine, or the `unavailable` error that says why there is none. */
+  const loaded = (): Engine => {
+    if (inner === undefined) {
+      throw new EngineError(
+        "unavailable",
+        closed === undefined
+          ? "the gateway is still loading its models; retry once it reports ready (/readyz, grpc.health.v1)"
+          : "the gateway is shutting down",
+      );
+    }
+    return inner;
   };
 
   return {
@@ -32,15 +44,13 @@ export function createDeferredEngine(): DeferredEngine {
       };
     },
     generate(request, signal) {
-      if (inner === undefined) {
-        throw new EngineError(
-          "unavailable",
-          closed === undefined
-            ? "the gateway is still loading its models; retry once it reports ready (/readyz, grpc.health.v1)"
-            : "the gateway is shutting down",
-        );
-      }
-      return inner.generate(request, signal);
+      return loaded().generate(request, signal);
+    },
+    async tokenize(request, signal) {
+      return loaded().tokenize(request, signal);
+    },
+    async detokenize(request, signal) {
+      return loaded().detokenize(request, signal);
     },
     async resolve(engine) {
       if (inner !== undefined) throw new Error("the deferred engine was already resolved");
