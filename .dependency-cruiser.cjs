@@ -17,13 +17,14 @@ module.exports = {
       severity: "error",
       comment: "engine/ and models/ never import the transport or the services.",
       from: { path: "^gateway/src/(engine|models)/" },
-      to: { path: "^gateway/src/(server|http|rpc|services)/" },
+      to: { path: "^gateway/src/(server|http|rpc|services|openai)/" },
     },
     {
       name: "transport-does-not-reach-the-engine",
       severity: "error",
-      comment: "http/ and rpc/ carry calls; only services/ (and the assembly) talk to the engine.",
-      from: { path: "^gateway/src/(http|rpc)/", pathNot: "\\.test\\.ts$" },
+      comment:
+        "http/, rpc/ and openai/ carry calls; only services/ (and the assembly) talk to the engine.",
+      from: { path: "^gateway/src/(http|rpc|openai)/", pathNot: "\\.test\\.ts$" },
       to: { path: "^gateway/src/engine/" },
     },
     {
@@ -31,7 +32,22 @@ module.exports = {
       severity: "error",
       comment: "http/ (the port, CORS, files, /metrics) knows nothing of RPC dispatch.",
       from: { path: "^gateway/src/http/" },
-      to: { path: "^gateway/src/(rpc|services|server)/" },
+      to: { path: "^gateway/src/(rpc|services|server|openai)/" },
+    },
+    {
+      name: "openai-is-a-transport",
+      severity: "error",
+      comment:
+        "openai/ (the /v1 routes) adapts HTTP onto services/; the server assembles it, never the reverse.",
+      from: { path: "^gateway/src/openai/", pathNot: "\\.test\\.ts$" },
+      to: { path: "^gateway/src/server/" },
+    },
+    {
+      name: "rpc-and-openai-are-siblings",
+      severity: "error",
+      comment: "rpc/ and services/ know nothing of the OpenAI routes built on them.",
+      from: { path: "^gateway/src/(rpc|services)/" },
+      to: { path: "^gateway/src/openai/" },
     },
     {
       name: "only-the-engine-runs-onnxruntime",

@@ -28,6 +28,9 @@ describe("parseConfig", () => {
     assert.equal(defaults.shutdownGraceMs, 25_000);
     assert.equal(defaults.logLevel, "info");
     assert.equal(defaults.offline, false);
+    assert.equal(defaults.otlpEndpoint, undefined, "no tracing unless asked");
+    assert.equal(defaults.upstreamApiKey, undefined);
+    assert.equal(defaults.upstreamTimeoutMs, undefined);
     assert.match(defaults.webRoot, /web-client[/\\]dist$/);
   });
 
@@ -83,6 +86,19 @@ describe("parseConfig", () => {
       "--offline",
       "--web-root",
       "/srv/web",
+      "--api-key",
+      "ci:k3y-ci.1",
+      "--api-key",
+      "bare~key+/=",
+      "--api-key-file",
+      "/etc/parley/keys",
+      "--protect-metrics",
+      "--upstream-api-key",
+      "sk-up",
+      "--upstream-timeout-ms",
+      "2500",
+      "--otlp-endpoint",
+      "http://collector:4318",
     ]);
     assert.deepEqual(parsed, {
       port: 9000,
@@ -108,7 +124,46 @@ describe("parseConfig", () => {
       logLevel: "debug",
       offline: true,
       webRoot: "/srv/web",
+      apiKeys: [
+        { name: "ci", key: "k3y-ci.1" },
+        { name: "api-key-2", key: "bare~key+/=" },
+      ],
+      apiKeyFile: "/etc/parley/keys",
+      protectMetrics: true,
+      upstreamApiKey: "sk-up",
+      upstreamTimeoutMs: 2500,
+      otlpEndpoint: "http://collector:4318",
     });
+  });
+
+  it("takes the OTLP endpoint from OTEL_EXPORTER_OTLP_ENDPOINT and refuses one that is no URL", () => {
+    assert.equal(
+      config([], { OTEL_EXPORTER_OTLP_ENDPOINT: "https://otel.example:4318" }).otlpEndpoint,
+      "https://otel.example:4318",
+    );
+    for (const bad of ["collector:4318", "grpc://collector:4317", "not a url"]) {
+      assert.throws(() => parseConfig(["--otlp-endpoint", bad], {}), /--otlp-endpoint must be/);
+    }
+  });
+
+  it("refuses API keys a Bearer header cannot carry, repeated ones, and --protect-metrics alone", () => {
+    for (const [args, message] of [
+      [["--api-key", "has space"], /--api-key line 1: a key holds only/],
+      [["--api-key", "a:k1", "--api-key", "a:k2"], /name "a" is used twice/],
+      [["--api-key", "x:same", "--api-key", "y:same"], /named "y" repeats another/],
+      [["--api-key", "bad name!:key"], /a key name holds/],
+      [["--protect-metrics"], /--protect-metrics needs --api-key/],
+    ] as const) {
+      assert.throws(
+        () => parseConfig(args, {}),
+        (error) => {
+          assert.ok(error instanceof ConfigError);
+          assert.match(error.message, message);
+          assert.ok(!error.message.includes("same") && !error.message.includes("has space"));
+          return true;
+        },
+      );
+    }
   });
 
   it("reads the environment, with flags winning", () => {

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { LevelWithSilent } from "pino";
 import { type Device, devices, isDevice } from "./engine/devices.js";
+import { type ApiKey, ApiKeyError, checkDistinct, parseApiKeys } from "./http/api-keys.js";
 import { logLevels } from "./observability/logger.js";
 import type { GatewayServerConfig } from "./server/create-gateway-server.js";
 
@@ -42,6 +43,18 @@ export interface GatewayConfig extends GatewayServerConfig {
   readonly logLevel: LevelWithSilent;
   /** Never reach the Hugging Face hub: `hf:` models must already be in the cache. */
   readonly offline: boolean;
+  /** Bearer key for `openai:` upstreams whose spec carries none. */
+  readonly upstreamApiKey: string | undefined;
+  /** How long an `openai:` upstream may send nothing; undefined: the engine's default. */
+  readonly upstreamTimeoutMs: number | undefined;
+  /** Where traces go over OTLP/HTTP; undefined: no tracing. */
+  readonly otlpEndpoint: string | undefined;
+  /** Keys given with --api-key. */
+  readonly apiKeys: readonly ApiKey[];
+  /** A file of keys, read at start and on SIGHUP. */
+  readonly apiKeyFile: string | undefined;
+  /** Whether /metrics needs a key too. */
+  readonly protectMetrics: boolean;
 }
 
 /** What the command line asks for. */
@@ -85,7 +98,7 @@ const specs = {
     type: "string",
     env: ["PARLEY_HOST"],
     value: "ADDR",
-    help: "address to bind (default 127.0.0.1: Parley has no auth, so it is not exposed unless asked; use 0.0.0.0 in a container)",
+    help: "address to bind (default 127.0.0.1: without --api-key nothing is authenticated, so it is not exposed unless asked; use 0.0.0.0 in a container)",
   },
   "tls-cert": {
     type: "string",
@@ -111,7 +124,25 @@ const specs = {
     multiple: true,
     env: ["PARLEY_MODEL"],
     value: "SPEC",
-    help: "a model folder, hf:org/name[@revision] or builtin (repeatable; the first is the default; default builtin)",
+    help: "a model folder, hf:org/name[@revision], builtin, or openai:BASE-URL#REMOTE-MODEL to forward to a server with an OpenAI-compatible API (vLLM, TGI, Ollama, llama.cpp), e.g. openai:http://gpu-1:8000/v1#meta-llama/Llama-3.1-8B-Instruct (repeatable; the first is the default; default builtin)",
+  },
+  "upstream-api-key": {
+    type: "string",
+    env: ["PARLEY_UPSTREAM_API_KEY"],
+    value: "KEY",
+    help: "bearer key sent to openai: upstreams whose URL carries none (https://:KEY@host/v1 does); never logged",
+  },
+  "upstream-timeout-ms": {
+    type: "string",
+    env: ["PARLEY_UPSTREAM_TIMEOUT_MS"],
+    value: "MS",
+    help: "an openai: upstream that sends nothing for MS (no response headers, or no bytes mid-stream) fails the call with deadline_exceeded (default 60000)",
+  },
+  "otlp-endpoint": {
+    type: "string",
+    env: ["PARLEY_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"],
+    value: "URL",
+    help: "export a trace of every call (spans for the call, queue, prefill and decode) over OTLP/HTTP protobuf to URL, e.g. http://collector:4318 (/v1/traces is added); default: no tracing",
   },
   "max-queue": {
     type: "string",
@@ -208,6 +239,24 @@ const specs = {
     env: ["PARLEY_OFFLINE", "HF_HUB_OFFLINE"],
     help: "never contact the Hugging Face hub; hf: models must be cached",
   },
+  "api-key": {
+    type: "string",
+    multiple: true,
+    env: ["PARLEY_API_KEY"],
+    value: "[NAME:]KEY",
+    help: "a key that calls on every protocol must send as Authorization: Bearer KEY; NAME labels its usage in /metrics (repeatable; default none: no authentication)",
+  },
+  "api-key-file": {
+    type: "string",
+    env: ["PARLEY_API_KEY_FILE"],
+    value: "FILE",
+    help: "keys, one [NAME:]KEY per line (# comments), added to --api-key; re-read on SIGHUP",
+  },
+  "protect-metrics": {
+    type: "boolean",
+    env: ["PARLEY_PROTECT_METRICS"],
+    help: "/metrics needs a key too (health checks and the web client's files never do)",
+  },
   "web-root": {
     type: "string",
     env: ["PARLEY_WEB_ROOT"],
@@ -232,8 +281,9 @@ export function usage(): string {
   return [
     "Usage: parley [options]",
     "",
-    "Serves inference.v1.InferenceService over gRPC, gRPC-Web and Connect, the web client and",
-    "/metrics, all on one port (HTTP/1.1, HTTP/2 cleartext and, with a certificate, TLS).",
+    "Serves inference.v1.InferenceService over gRPC, gRPC-Web and Connect, an OpenAI-compatible",
+    "API under /v1, the web client and /metrics, all on one port (HTTP/1.1, HTTP/2 cleartext and,",
+    "with a certificate, TLS).",
     "",
     "Options:",
     ...lines,
@@ -334,6 +384,26 @@ export function parseConfig(argv: readonly string[], env: Env): CommandLine {
     throw new ConfigError(`--log-level must be one of ${logLevels.join(", ")}, got "${logLevel}"`);
   }
   const models = list("model") ?? [];
+  const otlpEndpoint = text("otlp-endpoint");
+  if (otlpEndpoint !== undefined && !isHttpUrl(otlpEndpoint)) {
+    throw new ConfigError(
+      `--otlp-endpoint must be an http:// or https:// URL such as http://collector:4318, got "${otlpEndpoint}"`,
+    );
+  }
+  let apiKeys: ApiKey[];
+  try {
+    apiKeys = (list("api-key") ?? []).flatMap((value, index) =>
+      parseApiKeys(value, "--api-key", () => `api-key-${index + 1}`),
+    );
+    checkDistinct(apiKeys);
+  } catch (error) {
+    throw new ConfigError(error instanceof ApiKeyError ? error.message : String(error));
+  }
+  const apiKeyFile = text("api-key-file");
+  const protectMetrics = flag("protect-metrics");
+  if (protectMetrics && apiKeys.length === 0 && apiKeyFile === undefined) {
+    throw new ConfigError("--protect-metrics needs --api-key or --api-key-file");
+  }
   const device = text("device") ?? "cpu";
   if (!isDevice(device)) {
     throw new ConfigError(`--device must be one of ${devices.join(", ")}, got "${device}"`);
@@ -364,7 +434,13 @@ export function parseConfig(argv: readonly string[], env: Env): CommandLine {
       shutdownGraceMs: integer("shutdown-grace-ms", 0) ?? 25_000,
       logLevel,
       offline: flag("offline"),
+      upstreamApiKey: text("upstream-api-key"),
+      upstreamTimeoutMs: integer("upstream-timeout-ms", 1),
+      otlpEndpoint,
       webRoot: text("web-root") ?? defaultWebRoot,
+      apiKeys,
+      apiKeyFile,
+      protectMetrics,
     },
   };
 }
@@ -373,6 +449,15 @@ function isOrigin(value: string): boolean {
   try {
     const url = new URL(value);
     return (url.protocol === "http:" || url.protocol === "https:") && url.origin === value;
+  } catch {
+    return false;
+  }
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const { protocol } = new URL(value);
+    return protocol === "http:" || protocol === "https:";
   } catch {
     return false;
   }

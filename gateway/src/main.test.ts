@@ -1,15 +1,18 @@
 /**
  * @module The `parley` process end to end: it starts on the built-in model, serves, and on
- * SIGTERM lets a stream in flight finish before it exits 0.
+ * SIGTERM lets a stream in flight finish before it exits 0; on SIGHUP it re-reads its key file.
  */
 
 import assert from "node:assert/strict";
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { once } from "node:events";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { FinishReason, InferenceService } from "@parley/gen/inference/v1/inference_pb";
 import { findLongGeneration } from "./testing/find-long-generation.js";
@@ -92,6 +95,50 @@ describe("parley (the process)", () => {
       assert.ok(shutdown >= 0 && streamed > shutdown, "the stream ended after shutdown began");
       assert.equal(gateway.logs[streamed]?.code, "ok");
       assert.ok(gateway.logs.some((l) => l.msg === "shut down"));
+    } finally {
+      gateway.child.kill("SIGKILL");
+    }
+  });
+
+  it("re-reads --api-key-file on SIGHUP: the new key works, the removed one is refused", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "parley-keys-"));
+    const file = join(dir, "keys");
+    await writeFile(file, "# operators\nfirst:first-key-0001\n");
+    const gateway = await startGateway(["--api-key-file", file, "--web-root", "/nonexistent"]);
+    try {
+      const listWith = (key: string) =>
+        createClient(
+          InferenceService,
+          createGrpcTransport({
+            baseUrl: gateway.url,
+            interceptors: [
+              (next) => async (request) => {
+                request.header.set("authorization", `Bearer ${key}`);
+                return next(request);
+              },
+            ],
+          }),
+        )
+          .listModels({})
+          .then(
+            (): Code | 0 => 0,
+            (error: unknown) => ConnectError.from(error).code,
+          );
+      assert.equal(await listWith("first-key-0001"), 0);
+      assert.equal(await listWith("second-key-0002"), Code.Unauthenticated);
+      await writeFile(file, "second:second-key-0002\n");
+      const reloaded = new Promise<void>((resolve) => {
+        gateway.child.stdout.on("data", (chunk: Buffer) => {
+          if (chunk.toString().includes("API keys reloaded")) resolve();
+        });
+      });
+      gateway.child.kill("SIGHUP");
+      await reloaded;
+      assert.equal(await listWith("second-key-0002"), 0);
+      assert.equal(await listWith("first-key-0001"), Code.Unauthenticated);
+      const logs = JSON.stringify(gateway.logs);
+      assert.ok(logs.includes('"second"'), "the reload names the keys");
+      assert.ok(!logs.includes("key-000"), "and never shows them");
     } finally {
       gateway.child.kill("SIGKILL");
     }

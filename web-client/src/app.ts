@@ -4,6 +4,7 @@
  */
 import { type Client, createClient } from "@connectrpc/connect";
 import { InferenceService, type ModelInfo } from "@parley/gen/inference/v1/inference_pb";
+import { createApiKeyStore } from "./api-key-store.js";
 import { buildStreamRequest } from "./build-stream-request.js";
 import { createChatView } from "./chat-view.js";
 import { createComposer } from "./composer.js";
@@ -41,6 +42,7 @@ export function createApp(options: AppOptions): void {
   const { document, window } = options;
   const storage = createSafeStorage(() => window.localStorage);
   const settings = createSettingsStore({ storage });
+  const apiKey = createApiKeyStore(createSafeStorage(() => window.sessionStorage));
   const library = createConversationLibrary({ storage });
   let conversation = library.current();
   const gateway = () =>
@@ -50,7 +52,10 @@ export function createApp(options: AppOptions): void {
       saved: settings.get().gatewayUrl,
     });
   const client = (protocol: Protocol): Client<typeof InferenceService> =>
-    createClient(InferenceService, createProtocolTransport({ protocol, baseUrl: gateway().url }));
+    createClient(
+      InferenceService,
+      createProtocolTransport({ protocol, baseUrl: gateway().url, apiKey: apiKey.get }),
+    );
   const describe = (error: unknown, protocol: Protocol) =>
     describeError(error, {
       gatewayUrl: gateway().url,
@@ -120,6 +125,7 @@ export function createApp(options: AppOptions): void {
     dialog: byId(document, "settings", HTMLDialogElement),
     openButton: byId(document, "open-settings", HTMLButtonElement),
     store: settings,
+    apiKey,
     gateway,
     onGatewayChange: () => void loadModels(),
   });

@@ -87,6 +87,10 @@ function explain(code: Code, options: DescribeErrorOptions): [string, string] {
             : " Is it a Parley gateway?"),
       ];
     case Code.Unauthenticated:
+      return [
+        "API key needed",
+        "The gateway requires an API key: enter it under Settings → Connection → API key.",
+      ];
     case Code.PermissionDenied:
       return ["Not allowed", "The gateway refused this call."];
     default:

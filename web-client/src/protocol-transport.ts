@@ -2,7 +2,7 @@
  * @module The wire protocols the page can speak to the one InferenceService, as connect
  * transports. gRPC itself is missing: it needs HTTP/2 trailers, which `fetch` cannot read.
  */
-import type { Transport } from "@connectrpc/connect";
+import type { Interceptor, Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 
 /** A protocol a browser can use to call the gateway. */
@@ -30,16 +30,31 @@ export interface ProtocolTransportOptions {
   readonly protocol: Protocol;
   /** The gateway's origin, e.g. `location.origin` or `http://127.0.0.1:8080`. */
   readonly baseUrl: string;
+  /** The API key to send as `Authorization: Bearer`, read at each call; "" sends none. */
+  readonly apiKey?: () => string;
 }
 
 /** Creates the transport that calls the gateway at `baseUrl` over one protocol. */
 export function createProtocolTransport(options: ProtocolTransportOptions): Transport {
+  const { baseUrl, apiKey } = options;
+  const interceptors: Interceptor[] =
+    apiKey === undefined
+      ? []
+      : [
+          (next) => (request) => {
+            const key = apiKey();
+            if (key.length > 0) {
+              request.header.set("Authorization", `Bearer ${key}`);
+            }
+            return next(request);
+          },
+        ];
   switch (options.protocol) {
     case "connect-json":
-      return createConnectTransport({ baseUrl: options.baseUrl, useBinaryFormat: false });
+      return createConnectTransport({ baseUrl, useBinaryFormat: false, interceptors });
     case "connect-binary":
-      return createConnectTransport({ baseUrl: options.baseUrl, useBinaryFormat: true });
+      return createConnectTransport({ baseUrl, useBinaryFormat: true, interceptors });
     case "grpc-web":
-      return createGrpcWebTransport({ baseUrl: options.baseUrl });
+      return createGrpcWebTransport({ baseUrl, interceptors });
   }
 }

@@ -1,7 +1,9 @@
 /**
- * @module The settings dialog: sampling, system prompt and gateway URL. A native `<dialog>`
+ * @module The settings dialog: sampling, system prompt, gateway URL and API key. A native `<dialog>`
  * gives focus trapping, Escape to close and focus return without extra code.
  */
+
+import type { ApiKeyStore } from "./api-key-store.js";
 import { byId } from "./dom.js";
 import type { GatewayLocation } from "./gateway-url.js";
 import type { Settings, SettingsStore } from "./settings-store.js";
@@ -23,6 +25,8 @@ export interface SettingsPanelOptions {
   readonly dialog: HTMLDialogElement;
   readonly openButton: HTMLButtonElement;
   readonly store: SettingsStore;
+  /** The API key, kept apart from the settings (sessionStorage). */
+  readonly apiKey: ApiKeyStore;
   /** The gateway in use, to explain where its URL comes from. */
   readonly gateway: () => GatewayLocation;
   /** Called after the user changed the gateway URL. */
@@ -40,6 +44,7 @@ export function createSettingsPanel(options: SettingsPanelOptions): SettingsPane
   const { document, dialog, store } = options;
   const gatewayInput = byId(document, "gateway-url", HTMLInputElement);
   const gatewayNote = byId(document, "gateway-note", HTMLElement);
+  const apiKeyInput = byId(document, "api-key", HTMLInputElement);
   const fields = Object.entries(textFields).map(([id, key]) => {
     const element = document.getElementById(id);
     if (!(element instanceof HTMLInputElement || element instanceof HTMLTextAreaElement)) {
@@ -55,6 +60,7 @@ export function createSettingsPanel(options: SettingsPanelOptions): SettingsPane
       element.value = settings[key];
     }
     const gateway = options.gateway();
+    apiKeyInput.value = options.apiKey.get();
     gatewayInput.placeholder = document.location.origin;
     gatewayInput.value = gateway.source === "query" ? gateway.url : settings.gatewayUrl;
     gatewayInput.disabled = gateway.source === "query";
@@ -64,6 +70,11 @@ export function createSettingsPanel(options: SettingsPanelOptions): SettingsPane
         : "Empty: the gateway that served this page. Another origin must allow this page with --cors-origin.";
   };
 
+  // A new key may be what the model list failed for: load it again, as for a new gateway.
+  apiKeyInput.addEventListener("change", () => {
+    options.apiKey.set(apiKeyInput.value);
+    options.onGatewayChange();
+  });
   gatewayInput.addEventListener("change", () => {
     store.update({ gatewayUrl: gatewayInput.value.trim() });
     options.onGatewayChange();

@@ -164,6 +164,7 @@ export interface BenchResults {
     engine?: { rows: EngineRow[] };
     scaling?: { rows: ScalingRow[] };
     fp16?: { rows: Fp16Row[]; notes: string[] };
+    openAiSse?: { rows: import("./scenario-openai-sse.js").OpenAiSseRow[] };
   };
   targets: TargetRow[];
   profiles: ProfileSummary[];

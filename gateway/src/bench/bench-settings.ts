@@ -13,6 +13,7 @@ export const scenarioNames = [
   "engine",
   "scaling",
   "fp16",
+  "openai-sse",
 ] as const;
 export type ScenarioName = (typeof scenarioNames)[number];
 

@@ -30,6 +30,7 @@ import { type ChildSystem, startGateway, startLoadClient, startOrtLoop } from ".
 import { profilePlans } from "./profile-plans.js";
 import { runEngineScenario } from "./scenario-engine.js";
 import { type Fp16Model, runFp16Scenario } from "./scenario-fp16.js";
+import { runOpenAiSseScenario } from "./scenario-openai-sse.js";
 import { runScalingScenario } from "./scenario-scaling.js";
 import { runStreamingScenario } from "./scenario-streaming.js";
 import { runUnaryScenario } from "./scenario-unary.js";
@@ -210,6 +211,7 @@ async function main(argv: readonly string[]): Promise<void> {
       results.scenarios.fp16 = { rows: await runFp16Scenario(ctx, models), notes };
     }
 
+    if (selected("openai-sse")) results.scenarios.openAiSse = await runOpenAiSseScenario(ctx);
     results.targets = computeTargets(results);
     if (settings.profile) {
       const plans = profilePlans(ctx, largePrompt);

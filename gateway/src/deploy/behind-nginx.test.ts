@@ -28,7 +28,7 @@ import { FinishReason, InferenceService } from "@parley/gen/inference/v1/inferen
 import { endlessBuiltinModel } from "../testing/endless-model.js";
 import { createGrpcJsClients, type GrpcJsClients } from "../testing/grpc-js-clients.js";
 import { repoRoot } from "../testing/model-fixtures.js";
-import { type ParleyProcess, spawnParley } from "../testing/parley-process.js";
+import { type ParleyProcess, spawnParley } from "../testing/spawn-parley.js";
 
 const nginxBin = "/usr/sbin/nginx";
 const skip = existsSync(nginxBin)

@@ -27,8 +27,8 @@ import {
   type JSONInstruction,
 } from "dockerfile-ast";
 import { repoRoot } from "../testing/model-fixtures.js";
-import { spawnParley } from "../testing/parley-process.js";
 import { runCommand } from "../testing/run-command.js";
+import { spawnParley } from "../testing/spawn-parley.js";
 
 const dockerfilePath = join(repoRoot, "Dockerfile");
 

@@ -1,21 +1,23 @@
 /**
- * @module Builds the engine: one model runner (worker thread + queue) per model source, and
- * the routing of each request to its model.
+ * @module Builds the engine: one model runner per model source (a worker thread and a queue for
+ * a model folder, a connection pool for an `openai:` upstream), and the routing of each request
+ * to its model.
  */
 
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import type { ModelSource } from "../models/model-source.js";
+import { type AnyModelSource, isUpstreamSource } from "../models/model-source.js";
 import type { Device } from "./devices.js";
 import type { Engine } from "./engine.js";
 import { EngineError } from "./engine-error.js";
 import { createEngineMetrics } from "./engine-metrics.js";
 import { type ModelRunner, startModelRunner } from "./model-runner.js";
+import { startOpenAiUpstream } from "./upstream/openai-upstream-model.js";
 
 /** Options for `createEngine`. */
 export interface EngineOptions {
-  /** The models to load; the first is the default. */
-  readonly models: readonly ModelSource[];
+  /** The models to load or connect to; the first is the default. */
+  readonly models: readonly AnyModelSource[];
   readonly metrics: Registry;
   readonly logger: Logger;
   /** Generations one model decodes together in a batch. @default 16 */
@@ -56,6 +58,11 @@ export interface EngineOptions {
   readonly maxParked?: number;
   /** How long a parked generation's reader may read nothing before it fails. @default 30000 */
   readonly parkTimeoutMs?: number;
+  /**
+   * How long an `openai:` upstream may send nothing (no response headers, or no bytes
+   * mid-stream) before its generation fails with `deadline_exceeded`. @default 60000
+   */
+  readonly upstreamTimeoutMs?: number | undefined;
 }
 
 /** Loads every model (in parallel, each in its own worker) and returns the engine. */
@@ -72,27 +79,40 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const onReadinessChange = () => {
     for (const listener of readinessListeners) listener();
   };
+  const maxQueue = options.maxQueue ?? 64;
+  const defaultMaxTokens = options.defaultMaxTokens ?? 256;
   const started = await Promise.allSettled(
     options.models.map((source, index) =>
-      startModelRunner({
-        source,
-        isDefault: index === 0,
-        metrics,
-        logger: options.logger,
-        maxBatchSize,
-        maxQueue: options.maxQueue ?? 64,
-        intraOpThreads: options.intraOpThreads ?? 1,
-        device: options.device ?? "cpu",
-        defaultMaxTokens: options.defaultMaxTokens ?? 256,
-        prefixCacheBytes: options.prefixCacheBytes ?? 256 * 1024 * 1024,
-        prefillChunkTokens: options.prefillChunkTokens ?? 128,
-        streamIntervalMs: options.streamIntervalMs ?? 1,
-        creditWindow: options.creditWindow ?? 16,
-        parkAfterMs: options.parkAfterMs ?? 1000,
-        maxParked: options.maxParked ?? maxBatchSize,
-        parkTimeoutMs: options.parkTimeoutMs ?? 30_000,
-        onReadinessChange,
-      }),
+      isUpstreamSource(source)
+        ? startOpenAiUpstream({
+            source,
+            isDefault: index === 0,
+            metrics,
+            logger: options.logger,
+            // What a local model holds at most, generating and queued.
+            maxInFlight: maxBatchSize + maxQueue,
+            timeoutMs: options.upstreamTimeoutMs ?? 60_000,
+            defaultMaxTokens,
+          })
+        : startModelRunner({
+            source,
+            isDefault: index === 0,
+            metrics,
+            logger: options.logger,
+            maxBatchSize,
+            maxQueue,
+            intraOpThreads: options.intraOpThreads ?? 1,
+            device: options.device ?? "cpu",
+            defaultMaxTokens,
+            prefixCacheBytes: options.prefixCacheBytes ?? 256 * 1024 * 1024,
+            prefillChunkTokens: options.prefillChunkTokens ?? 128,
+            streamIntervalMs: options.streamIntervalMs ?? 1,
+            creditWindow: options.creditWindow ?? 16,
+            parkAfterMs: options.parkAfterMs ?? 1000,
+            maxParked: options.maxParked ?? maxBatchSize,
+            parkTimeoutMs: options.parkTimeoutMs ?? 30_000,
+            onReadinessChange,
+          }),
     ),
   );
   const runners: ModelRunner[] = [];

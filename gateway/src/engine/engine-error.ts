@@ -20,6 +20,8 @@ export type EngineErrorCode =
   | "cancelled"
   /** The caller's deadline passed. */
   | "deadline_exceeded"
+  /** The model cannot do this at all (an upstream model has no tokenizer to call). */
+  | "unimplemented"
   /** A bug or a runtime failure inside the engine. */
   | "internal";
 

@@ -113,6 +113,25 @@ export interface ModelDescription {
   readonly dtype: string;
 }
 
+/**
+ * When a generation reached each stage, in milliseconds since the Unix epoch
+ * (`performance.timeOrigin + performance.now()`, comparable across threads). A stage not reached
+ * is undefined. Plain numbers, so the service layer can turn them into trace spans after the
+ * fact and the engine stays free of any tracing library.
+ */
+export interface GenerationTimings {
+  /** Admitted into the model's queue. */
+  readonly admittedAt: number;
+  /** Left the queue: sent to the worker (or, upstream, the request was sent). */
+  readonly scheduledAt: number | undefined;
+  /** The prompt's prefill began. */
+  readonly prefillStartAt: number | undefined;
+  /** The prefill ended and the first token was sampled (upstream: the first token arrived). */
+  readonly prefillEndAt: number | undefined;
+  /** The generation ended, however it ended. */
+  readonly endedAt: number | undefined;
+}
+
 /** Text or a conversation to turn into token ids with a model's tokenizer. */
 export interface TokenizationRequest {
   /** A model id from `Engine.models()`; "" selects the default model. */
@@ -147,6 +166,8 @@ export interface Detokenization {
 export interface Generation extends AsyncIterable<GenerationEvent> {
   /** The id of the model that serves this generation. */
   readonly model: string;
+  /** The stages reached so far; complete once the iterator has ended or thrown. */
+  readonly timings: GenerationTimings;
 }
 
 /** The generation engine: models, their queues and the workers that run them. */

@@ -3,7 +3,7 @@
  * service's async generator pulls them. Pulling returns credit to the worker, so a slow reader
  * pauses its own sequence instead of filling an unbounded buffer.
  */
-import type { Generation, GenerationEvent } from "./engine.js";
+import type { Generation, GenerationEvent, GenerationTimings } from "./engine.js";
 import type { EngineError } from "./engine-error.js";
 
 /** What a channel asks of its owner. */
@@ -14,17 +14,22 @@ export interface GenerationChannelHooks {
   readonly onAbandoned: () => void;
 }
 
+/** {@link GenerationTimings} as the engine fills them in. */
+export type MutableTimings = { -readonly [K in keyof GenerationTimings]: GenerationTimings[K] };
+
 /** A generation's event buffer and the async iterable over it. */
 export class GenerationChannel implements Generation {
   readonly model: string;
+  readonly timings: MutableTimings;
   private readonly events: GenerationEvent[] = [];
   private error: EngineError | undefined;
   private wake: (() => void) | undefined;
   private iterated = false;
   private readonly hooks: GenerationChannelHooks;
 
-  constructor(model: string, hooks: GenerationChannelHooks) {
+  constructor(model: string, timings: MutableTimings, hooks: GenerationChannelHooks) {
     this.model = model;
+    this.timings = timings;
     this.hooks = hooks;
   }
 

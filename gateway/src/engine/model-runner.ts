@@ -10,6 +10,7 @@
 
 import type { Logger } from "pino";
 import type { ModelSource } from "../models/model-source.js";
+import { abortError } from "./abort-error.js";
 import { BatchSlots } from "./batch-slots.js";
 import type { Device } from "./devices.js";
 import type {
@@ -20,13 +21,21 @@ import type {
   ModelDescription,
   Tokenization,
   TokenizationRequest,
+  Usage,
 } from "./engine.js";
 import { EngineError } from "./engine-error.js";
 import type { EngineMetrics } from "./engine-metrics.js";
-import { GenerationChannel } from "./generation-channel.js";
+import { epochMs } from "./epoch-ms.js";
+import { GenerationChannel, type MutableTimings } from "./generation-channel.js";
 import { WorkerCalls } from "./worker-calls.js";
 import { createWorkerInbox } from "./worker-inbox.js";
-import type { FromWorker, FromWorkerBatch, ToWorker, WorkerConfig } from "./worker-protocol.js";
+import type {
+  FromWorker,
+  FromWorkerBatch,
+  PrefillTimes,
+  ToWorker,
+  WorkerConfig,
+} from "./worker-protocol.js";
 import { startWorkerSupervisor } from "./worker-supervisor.js";
 
 /** Options for `startModelRunner`. */
@@ -73,7 +82,8 @@ interface Tracked {
   readonly id: number;
   readonly request: GenerationRequest;
   readonly channel: GenerationChannel;
-  readonly admittedAt: number;
+  /** The channel's timings: `epochMs()`, so the worker's prefill times compare with them. */
+  readonly timings: MutableTimings;
   lastTokenAt: number | undefined;
   /** Set when the caller went away: the worker still owes a `released`. */
   cancelled: boolean;
@@ -90,19 +100,6 @@ interface Tracked {
   readonly detach: () => void;
 }
 
-/** Maps an abort reason to the error the caller's generator throws. */
-function abortError(reason: unknown): EngineError {
-  const timedOut =
-    typeof reason === "object" &&
-    reason !== null &&
-    (reason as { name?: unknown }).name === "TimeoutError";
-  return timedOut
-    ? new EngineError("deadline_exceeded", "the deadline passed during generation", {
-        cause: reason,
-      })
-    : new EngineError("cancelled", "the caller cancelled the generation", { cause: reason });
-}
-
 /** Starts a model's worker and resolves once the model is loaded. */
 export async function startModelRunner(options: ModelRunnerOptions): Promise<ModelRunner> {
   const { source, metrics, logger } = options;
@@ -115,8 +112,10 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
     prefillChunkTokens: options.prefillChunkTokens,
     streamIntervalMs: options.streamIntervalMs,
     defaultMaxTokens: options.defaultMaxTokens,
+    kvPositions: new SharedArrayBuffer(BigInt64Array.BYTES_PER_ELEMENT),
     prefixCacheBytes: options.prefixCacheBytes,
   };
+  const kvPositions = new BigInt64Array(workerConfig.kvPositions);
   const tracked = new Map<number, Tracked>();
   const calls = new WorkerCalls();
   const creditChunk = Math.max(1, Math.floor(options.creditWindow / 2));
@@ -133,7 +132,11 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
   }
 
   function start(entry: Tracked): void {
-    const { request } = entry;
+    const { request, timings } = entry;
+    if (timings.scheduledAt === undefined) {
+      timings.scheduledAt = epochMs();
+      metrics.queueTime.observe(labels, (timings.scheduledAt - timings.admittedAt) / 1000);
+    }
     entry.workerCredits = options.creditWindow;
     send({
       type: "generate",
@@ -194,14 +197,15 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
   function forget(entry: Tracked, finishReason: string): void {
     tracked.delete(entry.id);
     entry.detach();
+    entry.timings.endedAt ??= epochMs();
     metrics.generations.inc({ ...labels, finish_reason: finishReason });
   }
 
   function countTokens(entry: Tracked, count: number): void {
     if (count === 0) return;
-    const now = performance.now();
+    const now = epochMs();
     if (entry.lastTokenAt === undefined) {
-      metrics.timeToFirstToken.observe(labels, (now - entry.admittedAt) / 1000);
+      metrics.timeToFirstToken.observe(labels, (now - entry.timings.admittedAt) / 1000);
     } else {
       metrics.interTokenLatency.observe(labels, (now - entry.lastTokenAt) / 1000);
     }
@@ -224,6 +228,7 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
         metrics.prefixCacheHitTokens.inc(labels, message.cachedTokens);
         break;
       case "text":
+        if (message.prefill !== undefined) notePrefill(entry, message.prefill);
         if (entry.cancelled) break;
         countTokens(entry, message.tokenIds.length);
         entry.channel.push({
@@ -235,7 +240,9 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
         if (--entry.workerCredits === 0) slots.starve(entry);
         break;
       case "finished":
+        if (message.prefill !== undefined) notePrefill(entry, message.prefill);
         countTokens(entry, message.tokenIds.length);
+        if (!entry.cancelled) noteFinished(entry, message.usage);
         entry.channel.push({
           type: "finished",
           finishReason: message.finishReason,
@@ -257,6 +264,24 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
       case "detokenized":
         break;
     }
+  }
+
+  function notePrefill(entry: Tracked, prefill: PrefillTimes): void {
+    entry.timings.prefillStartAt = prefill.startAt;
+    entry.timings.prefillEndAt = prefill.endAt;
+    metrics.prefillTime.observe(labels, (prefill.endAt - prefill.startAt) / 1000);
+  }
+
+  function noteFinished(entry: Tracked, usage: Usage): void {
+    const { timings } = entry;
+    const endedAt = epochMs();
+    timings.endedAt = endedAt;
+    metrics.e2eLatency.observe(labels, (endedAt - timings.admittedAt) / 1000);
+    if (timings.prefillEndAt !== undefined) {
+      metrics.decodeTime.observe(labels, Math.max(0, endedAt - timings.prefillEndAt) / 1000);
+    }
+    metrics.promptLength.observe(labels, usage.promptTokens);
+    metrics.generationLength.observe(labels, usage.completionTokens);
   }
 
   /** Stops a generation; a slot or parking place frees when the worker confirms. */
@@ -309,6 +334,11 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
     onReady: () => setReady(true),
   });
   const { facts } = supervisor;
+  const fullBatchBytes = options.maxBatchSize * facts.contextLength * facts.kvBytesPerPosition;
+  const stopWatchingKv = metrics.watchKvCache(source.id, () => {
+    const bytes = Number(Atomics.load(kvPositions, 0)) * facts.kvBytesPerPosition;
+    return { bytes, usage: fullBatchBytes > 0 ? bytes / fullBatchBytes : 0 };
+  });
   metrics.modelReady.set(labels, 1);
   metrics.workerRestarts.inc(labels, 0);
   updateGauges();
@@ -362,17 +392,24 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
       }
       const id = nextId++;
       const onAbort = () => cancel(entry, abortError(signal.reason), "cancelled");
+      const timings: MutableTimings = {
+        admittedAt: epochMs(),
+        scheduledAt: undefined,
+        prefillStartAt: undefined,
+        prefillEndAt: undefined,
+        endedAt: undefined,
+      };
       const entry: Tracked = {
         id,
         request,
-        admittedAt: performance.now(),
+        timings,
         lastTokenAt: undefined,
         cancelled: false,
         stopReason: "cancelled",
         unsentCredits: 0,
         workerCredits: 0,
         detach: () => signal.removeEventListener("abort", onAbort),
-        channel: new GenerationChannel(source.id, {
+        channel: new GenerationChannel(source.id, timings, {
           onConsumed: (count) => {
             // Credit goes back in chunks of half the window: one message per token would double
             // the traffic between the threads, and the worker still never runs dry.
@@ -444,6 +481,7 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
       }
       await supervisor.stop();
       calls.failAll(new EngineError("unavailable", "the gateway shut down before this finished"));
+      stopWatchingKv();
     },
   };
 }

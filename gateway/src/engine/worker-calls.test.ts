@@ -33,7 +33,13 @@ describe("WorkerCalls", () => {
     assert.equal(
       calls.settle({
         type: "ready",
-        facts: { contextLength: 8, hasChatTemplate: false, vocabSize: 8, dtype: "float32" },
+        facts: {
+          contextLength: 8,
+          hasChatTemplate: false,
+          vocabSize: 8,
+          dtype: "float32",
+          kvBytesPerPosition: 64,
+        },
       }),
       false,
     );

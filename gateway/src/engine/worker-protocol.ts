@@ -18,6 +18,12 @@ export interface WorkerConfig {
   /** The least time between two posts of text alone (`worker/outbox.ts` says why). */
   readonly streamIntervalMs: number;
   readonly defaultMaxTokens: number;
+  /**
+   * One BigInt64 the worker keeps at the KV positions it holds (batch rows times the batch's
+   * padded length, plus the caches of sequences outside the batch), for the KV-cache gauges:
+   * shared memory, so a scrape reads it without a message and a step pays one store.
+   */
+  readonly kvPositions: SharedArrayBuffer;
   /** Bytes of finished sequences' KV kept for prompts that start the same way; 0: none. */
   readonly prefixCacheBytes: number;
 }
@@ -65,6 +71,8 @@ export interface WorkerModelFacts {
   readonly hasChatTemplate: boolean;
   readonly vocabSize: number;
   readonly dtype: string;
+  /** Bytes one KV position of one sequence takes across all layers (keys and values). */
+  readonly kvBytesPerPosition: number;
 }
 
 /**
@@ -73,6 +81,12 @@ export interface WorkerModelFacts {
  * step wakes the main thread once and pays one `postMessage`, not one per row.
  */
 export type FromWorkerBatch = readonly FromWorker[];
+
+/** When a sequence's prefill started and ended, in the worker, as `epochMs()`. */
+export interface PrefillTimes {
+  readonly startAt: number;
+  readonly endAt: number;
+}
 
 /** One message inside a {@link FromWorkerBatch}. */
 export type FromWorker =
@@ -92,6 +106,8 @@ export type FromWorker =
       readonly id: number;
       readonly text: string;
       readonly tokenIds: readonly number[];
+      /** On the first token only: when its prefill ran. */
+      readonly prefill?: PrefillTimes;
       readonly logprobs?: readonly TokenLogprob[] | undefined;
     }
   | {
@@ -102,6 +118,8 @@ export type FromWorker =
       readonly tokenIds: readonly number[];
       readonly logprobs?: readonly TokenLogprob[] | undefined;
       readonly usage: Usage;
+      /** On the first token only: when its prefill ran. */
+      readonly prefill?: PrefillTimes;
     }
   | {
       readonly type: "failed";

@@ -31,8 +31,16 @@ export function createCorsPolicy(options: CorsPolicyOptions): CorsPolicy {
   const middleware = cors({
     origin: options.origins.includes("*") ? "*" : [...options.origins],
     methods: [...connectCors.allowedMethods],
-    allowedHeaders: [...connectCors.allowedHeaders],
-    exposedHeaders: [...connectCors.exposedHeaders],
+    // Authorization: the API key, on Connect, gRPC-Web and /v1 calls alike. Request ids and W3C
+    // trace context travel from a browser too (rpc/request-id.ts).
+    allowedHeaders: [
+      ...connectCors.allowedHeaders,
+      "Authorization",
+      "X-Request-Id",
+      "Traceparent",
+      "Tracestate",
+    ],
+    exposedHeaders: [...connectCors.exposedHeaders, "X-Request-Id"],
     maxAge: preflightMaxAgeSeconds,
   });
   return (request, response) => {

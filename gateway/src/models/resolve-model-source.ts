@@ -2,12 +2,19 @@
  * @module Turns a `--model` value into a model folder on disk: `builtin` (the model the build
  * generates), `hf:org/name[@revision]` (downloaded from the Hugging Face hub into its cache), or a
  * local folder. Any of them may end in `#variant` to pick an ONNX graph variant (fp16, q4…).
+ * `openai:<base-url>#<remote-model>` is no folder but a server to forward to
+ * (`sources/openai-upstream-source.ts`).
  */
 import { existsSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { BUILTIN_MODEL_ID, builtinModelDir } from "./builtin/builtin-model.js";
-import type { ModelSource } from "./model-source.js";
+import type { ModelSource, UpstreamModelSource } from "./model-source.js";
 import { fetchHubModel, parseHubSpec } from "./sources/hf-hub-source.js";
+import {
+  openAiPrefix,
+  parseOpenAiUpstreamSpec,
+  UpstreamSpecError,
+} from "./sources/openai-upstream-source.js";
 
 /** Options for `resolveModelSource`. */
 export interface ResolveModelSourceOptions {
@@ -15,6 +22,8 @@ export interface ResolveModelSourceOptions {
   readonly offline?: boolean | undefined;
   /** Where download progress goes; false for none. @default process.stderr */
   readonly progress?: NodeJS.WritableStream | false;
+  /** The bearer key for `openai:` upstreams whose URL carries none. */
+  readonly upstreamApiKey?: string | undefined;
 }
 
 /** A `--model` value that does not name a usable model. */
@@ -32,7 +41,15 @@ const builtinDescription =
 export async function resolveModelSource(
   spec: string,
   options: ResolveModelSourceOptions = {},
-): Promise<ModelSource> {
+): Promise<ModelSource | UpstreamModelSource> {
+  if (spec.startsWith(openAiPrefix)) {
+    try {
+      return parseOpenAiUpstreamSpec(spec, options.upstreamApiKey);
+    } catch (error) {
+      if (error instanceof UpstreamSpecError) throw new ModelSourceError(error.message);
+      throw error;
+    }
+  }
   const hash = spec.lastIndexOf("#");
   const variant = hash > 0 ? spec.slice(hash + 1) : undefined;
   const location = hash > 0 ? spec.slice(0, hash) : spec;

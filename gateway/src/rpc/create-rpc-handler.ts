@@ -28,6 +28,8 @@ import {
 } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import type { NodeRequest, NodeResponse } from "../http/node-http.js";
+import { callReportKey } from "../observability/call-report.js";
+import type { CallTracer } from "../observability/call-tracer.js";
 import type { RpcMetrics } from "../observability/rpc-metrics.js";
 import { clampTimeout } from "./clamp-timeout.js";
 import { createConnectUnaryHandler } from "./fast/connect-unary.js";
@@ -35,7 +37,7 @@ import { createGrpcStreamHandler } from "./fast/grpc.js";
 import { createDirectRoutes, type DirectPathOptions } from "./fast/routes.js";
 import { createWebStreamHandler } from "./fast/web-stream.js";
 import { jsonOptions } from "./json-options.js";
-import { type RpcCall, rpcCallInterceptor, rpcCallKey } from "./rpc-call.js";
+import { createRpcCall, type RpcCall, rpcCallInterceptor, rpcCallKey } from "./rpc-call.js";
 import { createRpcCallReporter, type RpcCallOutcome } from "./rpc-call-reporter.js";
 import { type ObservedResponse, readRpcOutcome } from "./rpc-outcome.js";
 import { rpcProtocolOf } from "./rpc-protocol.js";
@@ -53,6 +55,8 @@ export interface RpcHandlerOptions {
   readonly shutdownSignal: AbortSignal;
   readonly metrics: RpcMetrics;
   readonly logger: Logger;
+  /** Records each finished call as a trace; absent: no tracing (`--otlp-endpoint` unset). */
+  readonly tracer?: CallTracer | undefined;
 }
 
 /** The RPC part of the gateway's request handling. */
@@ -125,15 +129,13 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     if (handleWebStream(request, response, path) || handleConnectUnary(request, response, path)) {
       return true;
     }
-    const call: RpcCall = {
-      protocol: rpcProtocolOf(request.method, request.headers["content-type"]),
-      method: path.slice(1),
-      messagesReceived: 0,
-      messagesSent: 0,
-      bytesReceived: 0,
-      bytesSent: 0,
-      handlerError: undefined,
-    };
+    const call = createRpcCall(
+      rpcProtocolOf(request.method, request.headers["content-type"]),
+      path.slice(1),
+      request.headers,
+    );
+    // Node merges headers set here with those connect-node writes with writeHead.
+    response.setHeader("x-request-id", call.requestId);
     started(call);
     const startedAt = performance.now();
     const observed: ObservedResponse = {
@@ -160,7 +162,7 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
         request,
         response,
         undefined,
-        createContextValues().set(rpcCallKey, call),
+        createContextValues().set(rpcCallKey, call).set(callReportKey, call),
       );
       clampTimeout(universalRequest.header, options.maxTimeoutMs);
       const body = universalRequest.body as AsyncIterable<Uint8Array>;

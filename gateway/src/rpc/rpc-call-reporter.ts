@@ -1,11 +1,13 @@
 /**
- * @module Turns each finished RPC into its metrics and its one log line. The log line carries
- * what an operator needs to find a call (protocol, method, code, duration, sizes) and, for
- * failures, the server-side cause, which never reaches the client.
+ * @module Turns each finished RPC into its metrics, its one log line and, when tracing is on, its
+ * trace. The log line carries what an operator needs to find a call (request id, protocol,
+ * method, code, duration, sizes; the model and token counts of a generation; the trace id) and,
+ * for failures, the server-side cause, which never reaches the client.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { Logger } from "pino";
+import type { CallTracer } from "../observability/call-tracer.js";
 import type { RpcMetrics } from "../observability/rpc-metrics.js";
 import type { RpcCall } from "./rpc-call.js";
 
@@ -13,6 +15,8 @@ import type { RpcCall } from "./rpc-call.js";
 export interface RpcCallReporterOptions {
   readonly metrics: RpcMetrics;
   readonly logger: Logger;
+  /** Absent: no tracing, and nothing of it runs per call. */
+  readonly tracer?: CallTracer | undefined;
 }
 
 /** How a call ended. */
@@ -56,7 +60,7 @@ interface CodeSeries {
 
 /** Creates the reporter. */
 export function createRpcCallReporter(options: RpcCallReporterOptions): RpcCallReporter {
-  const { metrics, logger } = options;
+  const { metrics, logger, tracer } = options;
   const series = new Map<string, MethodSeries>();
   metrics.onCollect(() => {
     for (const method of series.values()) {
@@ -121,7 +125,22 @@ export function createRpcCallReporter(options: RpcCallReporterOptions): RpcCallR
       method.messagesSent += call.messagesSent;
       method.bytesReceived += call.bytesReceived;
       method.bytesSent += call.bytesSent;
+      const { generation } = call;
+      const traceId = tracer?.record({
+        method: call.method,
+        protocol: call.protocol,
+        requestId: call.requestId,
+        traceparent: call.traceparent,
+        tracestate: call.tracestate,
+        startedAt: call.startedAt,
+        endedAt: call.startedAt + durationMs,
+        code,
+        errorMessage: error?.rawMessage,
+        generation,
+      });
       const line = {
+        requestId: call.requestId,
+        ...(traceId === undefined ? {} : { traceId }),
         code,
         durationMs: Math.round(durationMs * 100) / 100,
         httpVersion,
@@ -129,6 +148,14 @@ export function createRpcCallReporter(options: RpcCallReporterOptions): RpcCallR
         messagesSent: call.messagesSent,
         bytesReceived: call.bytesReceived,
         bytesSent: call.bytesSent,
+        ...(generation === undefined
+          ? {}
+          : {
+              model: generation.model,
+              promptTokens: generation.promptTokens,
+              completionTokens: generation.completionTokens,
+              finishReason: generation.finishReason,
+            }),
       };
       if (error === undefined) {
         method.logger.info(line, "rpc");

@@ -3,11 +3,14 @@
  * the handler side sees: decoded messages in and out, and the error a handler threw with its
  * cause (which never reaches the client, only the server's log).
  */
+import type { IncomingHttpHeaders } from "node:http";
 import { createContextKey, type Interceptor } from "@connectrpc/connect";
+import type { CallReport } from "../observability/call-report.js";
+import { requestIdOf, singleHeader } from "./request-id.js";
 import type { RpcProtocol } from "./rpc-protocol.js";
 
-/** What one RPC did; counters grow while it runs. */
-export interface RpcCall {
+/** What one RPC did; counters grow while it runs, and its handler fills in `generation`. */
+export interface RpcCall extends CallReport {
   readonly protocol: RpcProtocol;
   /** The procedure without the leading slash, e.g. "inference.v1.InferenceService/Generate". */
   readonly method: string;
@@ -17,6 +20,33 @@ export interface RpcCall {
   bytesSent: number;
   /** What the handler, or the request decoding it consumed, threw. */
   handlerError: unknown;
+  /** The client's W3C trace context, continued by the call's trace when tracing is on. */
+  readonly traceparent: string | undefined;
+  readonly tracestate: string | undefined;
+  /** When the call started, in milliseconds since the Unix epoch (for its trace span). */
+  readonly startedAt: number;
+}
+
+/** A new call's record, from its request headers. */
+export function createRpcCall(
+  protocol: RpcProtocol,
+  method: string,
+  headers: IncomingHttpHeaders,
+): RpcCall {
+  return {
+    protocol,
+    method,
+    messagesReceived: 0,
+    messagesSent: 0,
+    bytesReceived: 0,
+    bytesSent: 0,
+    handlerError: undefined,
+    requestId: requestIdOf(headers["x-request-id"]),
+    traceparent: singleHeader(headers.traceparent),
+    tracestate: singleHeader(headers.tracestate),
+    startedAt: performance.timeOrigin + performance.now(),
+    generation: undefined,
+  };
 }
 
 /** The context value under which the server hands each call's record to the interceptor. */

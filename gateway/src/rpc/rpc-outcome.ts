@@ -93,6 +93,7 @@ export async function readRpcOutcome(
         return ConnectError.from(error);
       }
     }
+    case "openai": // Served by openai/, which reports its own outcome.
     case "unknown":
       return new ConnectError("unsupported protocol", Code.Unknown);
   }

@@ -6,8 +6,8 @@ import { contentTypeRegExp as connectContentType } from "@connectrpc/connect/pro
 import { contentTypeRegExp as grpcContentType } from "@connectrpc/connect/protocol-grpc";
 import { contentTypeRegExp as grpcWebContentType } from "@connectrpc/connect/protocol-grpc-web";
 
-/** A protocol label; "unknown" for requests no protocol handler accepts. */
-export type RpcProtocol = "grpc" | "grpc_web" | "connect" | "unknown";
+/** A protocol label; "openai" for the `/v1` routes; "unknown" for requests no protocol handler accepts. */
+export type RpcProtocol = "grpc" | "grpc_web" | "connect" | "openai" | "unknown";
 
 /** Classifies a request by its method and content type. */
 export function rpcProtocolOf(

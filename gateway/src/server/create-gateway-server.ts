@@ -1,6 +1,7 @@
 /**
  * @module The gateway's HTTP side, assembled: one port (h1, h2c and TLS sniffed per connection),
- * the RPC services (InferenceService, health, reflection) over gRPC, gRPC-Web and Connect, CORS,
+ * the RPC services (InferenceService, health, reflection) over gRPC, gRPC-Web and Connect, the
+ * OpenAI-compatible `/v1` routes over the same service layer, API keys in front of both, CORS,
  * `/metrics`, the web client, and a graceful shutdown. Tests start it on port 0 with any engine.
  */
 
@@ -23,16 +24,19 @@ import { InferenceService } from "@parley/gen/inference/v1/inference_pb";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { Engine } from "../engine/engine.js";
+import type { ApiKeyGuard } from "../http/api-keys.js";
 import { createCorsPolicy } from "../http/cors-policy.js";
 import { createSniffingListener } from "../http/create-sniffing-listener.js";
 import { createMetricsEndpoint } from "../http/metrics-endpoint.js";
 import type { NodeRequest, NodeResponse } from "../http/node-http.js";
 import { createProbeEndpoints } from "../http/probe-endpoints.js";
 import { createStaticFiles } from "../http/static-files.js";
-import { createEventLoopDelayMetric } from "../observability/event-loop-delay.js";
+import type { CallTracer } from "../observability/call-tracer.js";
 import { createRpcMetrics } from "../observability/rpc-metrics.js";
+import { createOpenAiHandler } from "../openai/create-openai-handler.js";
 import { createRpcHandler, type RpcHandler } from "../rpc/create-rpc-handler.js";
 import { rpcService } from "../rpc/rpc-service.js";
+import { createGenerationService } from "../services/generation-service.js";
 import { createHealthService } from "../services/health-service.js";
 import { createInferenceService } from "../services/inference-service.js";
 import { createReflectionServices } from "../services/reflection-service.js";
@@ -66,9 +70,13 @@ export interface GatewayServerConfig {
 export interface GatewayServerOptions {
   readonly engine: Engine;
   readonly config: GatewayServerConfig;
-  /** The registry `/metrics` exposes; the server adds its RPC and event-loop metrics to it. */
+  /** The registry `/metrics` exposes; the server adds its RPC metrics to it. */
   readonly metrics: Registry;
   readonly logger: Logger;
+  /** Records every call as a trace; absent: no tracing. */
+  readonly tracer?: CallTracer | undefined;
+  /** Authentication for every protocol; absent, no route needs a key. */
+  readonly apiKeys?: ApiKeyGuard | undefined;
 }
 
 /** A gateway server: listen once, close once. */
@@ -122,6 +130,7 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   const stopFollowingReadiness = engine.onReadinessChange(followReadiness);
   followReadiness();
   const reflection = createReflectionServices({ services: [InferenceService, Health] });
+  const rpcMetrics = createRpcMetrics(options.metrics);
   const rpc = createRpcHandler({
     services: [
       rpcService(InferenceService, createInferenceService({ engine })),
@@ -132,10 +141,22 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
     readMaxBytes: config.maxRequestBytes,
     maxTimeoutMs: config.maxTimeoutMs,
     shutdownSignal: shutdown.signal,
-    metrics: createRpcMetrics(options.metrics),
+    metrics: rpcMetrics,
     logger,
+    tracer: options.tracer,
   });
-  const eventLoopDelay = createEventLoopDelayMetric({ registry: options.metrics });
+  const openai = createOpenAiHandler({
+    generation: createGenerationService(engine),
+    readMaxBytes: config.maxRequestBytes,
+    maxTimeoutMs: config.maxTimeoutMs,
+    shutdownSignal: shutdown.signal,
+    metrics: rpcMetrics,
+    logger,
+    tracer: options.tracer,
+  });
+  const apiKeys = options.apiKeys;
+  const idle = () => Promise.all([rpc.idle(), openai.idle()]);
+  const inFlight = () => rpc.inFlight() + openai.inFlight();
   const corsPolicy = createCorsPolicy({ origins: config.corsOrigins });
   const metricsEndpoint = createMetricsEndpoint(options.metrics);
   const staticFiles = createStaticFiles({ root: config.webRoot });
@@ -167,14 +188,17 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
         response.setHeader("Connection", "close");
       }
       const path = (request.url ?? "").split("?", 1)[0] ?? "";
-      if (corsPolicy(request, response)) {
+      if (corsPolicy(request, response) || apiKeys?.rejects(request, response) === true) {
         return;
       }
       if (closing !== undefined && isDrainedPath(path)) {
         refuseRequest(request, response);
         return;
       }
-      if (rpc.handle(request, response) || probes(request, response)) {
+      if (openai.handle(request, response) || rpc.handle(request, response)) {
+        return;
+      }
+      if (probes(request, response)) {
         return;
       }
       if (path === "/metrics") {
@@ -191,12 +215,17 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   const h2c = createH2cServer(handleRequest);
   const tls: Http2SecureServer | undefined =
     config.tls === undefined ? undefined : createTlsServer(config.tls, handleRequest);
+  // Streams without a valid key go to the compatibility API, where `rejects` answers them.
+  const admitted: RpcHandler["handleStream"] =
+    apiKeys === undefined
+      ? rpc.handleStream
+      : (stream, headers) => apiKeys.admitStream(headers, () => rpc.handleStream(stream, headers));
   const handleStream: RpcHandler["handleStream"] = (stream, headers) => {
     if (closing !== undefined && isDrainedPath(headers[":path"] ?? "")) {
       refuseStream(stream, headers);
       return true;
     }
-    return rpc.handleStream(stream, headers);
+    return admitted(stream, headers);
   };
   routeStreams(h2c, handleStream);
   if (tls !== undefined) {
@@ -273,11 +302,11 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
         for (const session of sessions) {
           session.close();
         }
-        logger.info({ inFlight: rpc.inFlight(), graceMs }, "draining calls in flight");
-        if (!(await settlesWithin(rpc.idle(), graceMs))) {
-          logger.warn({ inFlight: rpc.inFlight() }, "grace period over: aborting calls");
+        logger.info({ inFlight: inFlight(), graceMs }, "draining calls in flight");
+        if (!(await settlesWithin(idle(), graceMs))) {
+          logger.warn({ inFlight: inFlight() }, "grace period over: aborting calls");
           shutdown.abort(new ConnectError("the server is shutting down", Code.Unavailable));
-          await settlesWithin(rpc.idle(), flushMs);
+          await settlesWithin(idle(), flushMs);
         }
         if (probeListener === undefined) {
           listener.close();
@@ -297,7 +326,6 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
             socket.destroy();
           }
         }
-        eventLoopDelay.stop();
         await listenerClosed;
       })();
       return closing;

@@ -17,9 +17,9 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { ServiceError } from "@grpc/grpc-js";
 import { createGrpcJsClients } from "../testing/grpc-js-clients.js";
-import { spawnParley } from "../testing/parley-process.js";
 import { runCommand } from "../testing/run-command.js";
 import { createSelfSignedCert } from "../testing/self-signed-cert.js";
+import { spawnParley } from "../testing/spawn-parley.js";
 
 const noWebRoot = join(tmpdir(), "parley-no-web-client");
 

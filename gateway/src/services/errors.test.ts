@@ -16,6 +16,7 @@ describe("toConnectError", () => {
     ["unavailable", Code.Unavailable],
     ["cancelled", Code.Canceled],
     ["deadline_exceeded", Code.DeadlineExceeded],
+    ["unimplemented", Code.Unimplemented],
     ["internal", Code.Internal],
   ];
 

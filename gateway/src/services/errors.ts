@@ -14,6 +14,7 @@ export const engineErrorCodes: Readonly<Record<EngineErrorCode, Code>> = {
   unavailable: Code.Unavailable,
   cancelled: Code.Canceled,
   deadline_exceeded: Code.DeadlineExceeded,
+  unimplemented: Code.Unimplemented,
   internal: Code.Internal,
 };
 

@@ -1,11 +1,12 @@
 /**
- * @module The `inference.v1.InferenceService` handlers: validate a request, make one engine call,
- * and turn its events into response messages. The stream handler is an async generator over the
- * engine's iterable, so connect-node's backpressure (it pulls the next message only after the
- * previous one drained) and the call's abort signal reach the engine unchanged.
+ * @module The `inference.v1.InferenceService` handlers: an adapter from Protobuf messages onto
+ * `generation-service.ts` (validation, the one engine call, the errors table), which the OpenAI
+ * routes share. The stream handler is an async generator over the engine's iterable, so
+ * connect-node's backpressure (it pulls the next message only after the previous one drained)
+ * and the call's abort signal reach the engine unchanged.
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import {
   FinishReason,
   type GenerateResponseSchema,
@@ -14,20 +15,16 @@ import {
   type TokenLogprobSchema,
   type UsageSchema,
 } from "@parley/gen/inference/v1/inference_pb";
-import type {
-  Engine,
-  FinishReason as EngineFinishReason,
-  Generation,
-  GenerationRequest,
-  TokenLogprob,
-  Usage,
-} from "../engine/engine.js";
+import type { Engine } from "../engine/engine.js";
+import { callReportKey } from "../observability/call-report.js";
 import { toConnectError } from "./errors.js";
 import {
-  validateDetokenizeRequest,
-  validateGenerateRequest,
-  validateTokenizeRequest,
-} from "./validate-request.js";
+  createGenerationService,
+  type FinishReason as EngineFinishReason,
+  type TokenLogprob,
+  type Usage,
+} from "./generation-service.js";
+import { validateDetokenizeRequest, validateTokenizeRequest } from "./validate-request.js";
 
 /** Options of {@link createInferenceService}. */
 export interface InferenceServiceOptions {
@@ -46,68 +43,50 @@ export function createInferenceService(
   options: InferenceServiceOptions,
 ): ServiceImpl<typeof InferenceService> {
   const { engine } = options;
-
-  function start(request: GenerationRequest, context: HandlerContext): Generation {
-    try {
-      return engine.generate(request, context.signal);
-    } catch (error) {
-      throw toConnectError(error, context.signal);
-    }
-  }
+  const generation = createGenerationService(engine);
 
   return {
     async generate(request, context): Promise<MessageInitShape<typeof GenerateResponseSchema>> {
-      const generation = start(validateGenerateRequest(request), context);
-      const pieces: string[] = [];
-      const logprobs: MessageInitShape<typeof TokenLogprobSchema>[] = [];
-      try {
-        for await (const event of generation) {
-          pieces.push(event.text);
-          if (event.logprobs !== undefined) logprobs.push(...toLogprobs(event.logprobs));
-          if (event.type === "finished") {
-            return {
-              model: generation.model,
-              text: pieces.join(""),
-              finishReason: finishReasons[event.finishReason],
-              usage: toUsage(event.usage),
-              logprobs,
-            };
-          }
-        }
-      } catch (error) {
-        throw toConnectError(error, context.signal);
-      }
-      throw toConnectError(new Error("the generation ended without a finished event"));
+      const completed = await generation.complete(
+        request,
+        context.signal,
+        context.values.get(callReportKey),
+      );
+      return {
+        model: completed.model,
+        text: completed.text,
+        finishReason: finishReasons[completed.finishReason],
+        usage: toUsage(completed.usage),
+        logprobs: toLogprobs(completed.logprobs),
+      };
     },
 
     async *generateStream(
       request,
       context,
     ): AsyncGenerator<MessageInitShape<typeof GenerateStreamResponseSchema>> {
-      const generation = start(validateGenerateRequest(request), context);
+      const { model, events } = generation.start(
+        request,
+        context.signal,
+        context.values.get(callReportKey),
+      );
       // The request is admitted: this first message makes connect-node send the response headers
       // now, so clients and proxies see the stream open before prefill is done.
-      yield { model: generation.model };
-      try {
-        for await (const event of generation) {
-          const logprobs = event.logprobs === undefined ? [] : toLogprobs(event.logprobs);
-          if (event.type === "text") {
-            yield { text: event.text, tokenIds: [...event.tokenIds], logprobs };
-          } else {
-            yield {
-              text: event.text,
-              tokenIds: [...event.tokenIds],
-              logprobs,
-              finishReason: finishReasons[event.finishReason],
-              usage: toUsage(event.usage),
-            };
-            return;
-          }
+      yield { model };
+      for await (const event of events) {
+        const logprobs = event.logprobs === undefined ? [] : toLogprobs(event.logprobs);
+        if (event.type === "text") {
+          yield { text: event.text, tokenIds: [...event.tokenIds], logprobs };
+        } else {
+          yield {
+            text: event.text,
+            tokenIds: [...event.tokenIds],
+            logprobs,
+            finishReason: finishReasons[event.finishReason],
+            usage: toUsage(event.usage),
+          };
         }
-      } catch (error) {
-        throw toConnectError(error, context.signal);
       }
-      throw toConnectError(new Error("the generation ended without a finished event"));
     },
 
     listModels() {
@@ -116,7 +95,7 @@ export function createInferenceService(
         throw new ConnectError("the gateway is still loading its models", Code.Unavailable);
       }
       return {
-        models: engine.models().map((model) => ({
+        models: generation.models().map((model) => ({
           id: model.id,
           contextLength: model.contextLength,
           hasChatTemplate: model.hasChatTemplate,

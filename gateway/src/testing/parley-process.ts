@@ -1,7 +1,6 @@
 /**
- * @module Test support: `parley` (gateway/dist's `main.js`, here test-build's) as a real child
- * process, with its JSON log lines and stderr collected, for the tests of start-up, probes,
- * draining and replicas behind a balancer.
+ * @module The `parley` command as a child process for tests: started on port 0 with the given
+ * flags, its JSON log lines kept, its URL read from the "listening" line.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { once } from "node:events";
@@ -10,73 +9,48 @@ import { fileURLToPath } from "node:url";
 
 const mainScript = fileURLToPath(new URL("../main.js", import.meta.url));
 
-/** A started `parley` process. */
+/** A running `parley` process. */
 export interface ParleyProcess {
   readonly child: ChildProcessWithoutNullStreams;
-  /** Its log lines, parsed, in order; grows while it runs. */
+  /** `http://127.0.0.1:<port>`. */
+  readonly url: string;
   readonly logs: Record<string, unknown>[];
-  /** What it wrote to stderr so far. */
-  stderr(): string;
-  /** Resolves with the exit code. */
   readonly exited: Promise<number | null>;
-  /** Resolves with `http://host:port` once the port is bound (models may still load). */
-  readonly listening: Promise<string>;
-  /** Resolves with the same URL once the models are ready. */
-  readonly ready: Promise<string>;
+  /** SIGTERM, then the exit code. */
+  stop(): Promise<number | null>;
 }
 
-/** Options of {@link spawnParley}. */
-export interface SpawnParleyOptions {
-  /** Added to the test's own environment. */
-  readonly env?: Readonly<Record<string, string>>;
-  /** The script to run instead of this build's `main.js` (e.g. an image's, built elsewhere). */
-  readonly script?: string;
-  readonly cwd?: string;
-}
-
-/** Starts `parley` with `args` (add `--port 0` for a free port). */
-export function spawnParley(
+/** Starts `parley --port 0 ...args` and resolves once it listens. */
+export async function startParleyProcess(
   args: readonly string[],
-  options: SpawnParleyOptions = {},
-): ParleyProcess {
-  const child = spawn(process.execPath, [options.script ?? mainScript, ...args], {
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ParleyProcess> {
+  const child = spawn(process.execPath, [mainScript, "--port", "0", ...args], {
     stdio: ["pipe", "pipe", "pipe"],
-    cwd: options.cwd,
-    env: { ...process.env, ...options.env },
+    env,
   });
   const exited = once(child, "exit").then(([code]) => code as number | null);
   const logs: Record<string, unknown>[] = [];
   const stderr: string[] = [];
   child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk.toString()));
-  const early = (what: string) =>
-    exited.then((code) => {
-      throw new Error(`parley exited with ${code} before ${what}: ${stderr.join("")}`);
+  const url = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      logs.push(entry);
+      if (typeof entry.url === "string" && String(entry.msg).startsWith("Parley is listening")) {
+        resolve(entry.url);
+      }
     });
-  let onListening: (url: string) => void = () => {};
-  let onReady: (url: string) => void = () => {};
-  const listening = Promise.race([
-    new Promise<string>((resolve) => {
-      onListening = resolve;
-    }),
-    early("listening"),
-  ]);
-  const ready = Promise.race([
-    new Promise<string>((resolve) => {
-      onReady = resolve;
-    }),
-    early("its models were ready"),
-  ]);
-  // Either may never be awaited (a test of a failed start); their rejections are not errors.
-  listening.catch(() => {});
-  ready.catch(() => {});
-  createInterface({ input: child.stdout }).on("line", (line) => {
-    const entry = JSON.parse(line) as Record<string, unknown>;
-    logs.push(entry);
-    if (typeof entry.address === "string") onListening(entry.address);
-    if (typeof entry.url === "string") {
-      onListening(entry.url);
-      onReady(entry.url);
-    }
+    void exited.then((code) => reject(new Error(`parley exited with ${code}: ${stderr.join("")}`)));
   });
-  return { child, logs, stderr: () => stderr.join(""), exited, listening, ready };
+  return {
+    child,
+    url,
+    logs,
+    exited,
+    stop() {
+      if (child.exitCode === null) child.kill("SIGTERM");
+      return exited;
+    },
+  };
 }

@@ -5,6 +5,7 @@
  * attention mask and per-sequence positions keep the rows independent. Sequences join and leave
  * between steps; the batch KV cache is rebuilt only when its membership changes.
  */
+import { epochMs } from "../epoch-ms.js";
 import type { FromWorker } from "../worker-protocol.js";
 import type { DecoderSession } from "./decoder-session.js";
 import {
@@ -25,6 +26,8 @@ export interface BatchDecoderOptions {
   /** Prompt tokens per prefill step. */
   readonly prefillChunkTokens: number;
   readonly post: (message: FromWorker) => void;
+  /** Where the decoder keeps the KV positions it holds (see `WorkerConfig.kvPositions`). */
+  readonly kvPositions: BigInt64Array;
   /** Where finished sequences leave their KV for prompts that start the same way. */
   readonly prefixCache: PrefixCache;
 }
@@ -55,6 +58,23 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
   let batchKv: KvCache = emptyKvCache(layout, 0);
   let wake: (() => void) | undefined;
   let stopped = false;
+  /** KV positions held outside the batch; recounted only when caches moved (`kvMoved`). */
+  let outsidePositions = 0;
+  let kvMoved = false;
+
+  /** Publishes the KV positions held now: the batch (with its padding) and the rest. */
+  function publishKvPositions(): void {
+    if (kvMoved) {
+      kvMoved = false;
+      outsidePositions = 0;
+      for (const sequence of sequences.values()) outsidePositions += sequence.kv?.length ?? 0;
+    }
+    Atomics.store(
+      options.kvPositions,
+      0,
+      BigInt(batchKv.batch * batchKv.length + outsidePositions),
+    );
+  }
 
   function notify(): void {
     wake?.();
@@ -83,13 +103,18 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
 
   function emit(sequence: Sequence, sampled: SampledToken): void {
     const event = sequence.accept(sampled);
-    post(event);
-    if (event.type === "finished") sequences.delete(sequence.id);
+    const startAt = sequence.generated.length === 1 ? sequence.prefillStartAt : undefined;
+    post(startAt === undefined ? event : { ...event, prefill: { startAt, endAt: epochMs() } });
+    if (event.type === "finished") {
+      sequences.delete(sequence.id);
+      kvMoved = true;
+    }
   }
 
   /** Runs one prefill chunk of at most `budget` tokens (whole prompts on unchunkable graphs). */
   async function prefillStep(sequence: Sequence, budget: number): Promise<number> {
     const start = sequence.prefilled;
+    sequence.prefillStartAt ??= epochMs(); // a prefix-cache hit starts past 0
     const remaining = sequence.promptIds.length - start;
     const count = session.supportsChunkedPrefill ? Math.min(budget, remaining) : remaining;
     const inputIds = new BigInt64Array(count);
@@ -108,11 +133,14 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
       past,
     });
     sequence.kv = out.present;
+    kvMoved = true;
     sequence.prefilled += count;
     sequence.cachedLength = sequence.prefilled;
     if (sequence.prefilled === sequence.promptIds.length) {
       // By identity: a cancel during the run may already have taken it out of the queue.
       removeFromPrefillQueue(sequence);
+      // Before the first token leaves: whoever sees it sees the cache it took.
+      publishKvPositions();
       if (!sequence.done) emit(sequence, sequence.sampler.sample(out.logits[0] as Float32Array));
       // Finished on its first token: it never joins the batch, so its prompt's KV is kept here.
       if (sequence.done && prefixCache.enabled) keep(sequence, out.present);
@@ -143,6 +171,7 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
     const same =
       wanted.length === rows.length && rows.every((s, i) => s === wanted[i] && s.decodable);
     if (same) return;
+    kvMoved = true;
     // Rows that stay are copied once, batch to batch; only a row that pauses (leaves without
     // finishing) is copied out, to keep its cache until it resumes.
     const staying = new Map<Sequence, KvRowSource>();
@@ -204,6 +233,7 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
     prefillQueue.length = 0;
     rows = [];
     batchKv = emptyKvCache(layout, 0);
+    kvMoved = true;
   }
 
   return {
@@ -219,6 +249,7 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
       removeFromPrefillQueue(sequence);
       // A row leaves the batch at the next regroup; anything else holds no shared state.
       if (!rows.includes(sequence)) sequence.kv = undefined;
+      kvMoved = true;
       release(sequence);
       notify();
     },
@@ -245,6 +276,7 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
           }
           const idle =
             prefillQueue.length === 0 && ![...sequences.values()].some((s) => s.decodable);
+          publishKvPositions();
           if (idle && !stopped) {
             await new Promise<void>((resolve) => {
               wake = resolve;
@@ -254,6 +286,7 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
           // A failed run leaves the batch in an unknown state: end every sequence with an error
           // and keep serving new ones.
           failAll(cause);
+          publishKvPositions();
         }
       }
     },

@@ -48,6 +48,8 @@ async function start(): Promise<void> {
     device: config.device,
     config: folder.config,
   });
+  const kvPositions = new BigInt64Array(config.kvPositions);
+  Atomics.store(kvPositions, 0, 0n); // a replacement worker starts from what its predecessor left
   // A reused prefix leaves the rest of the prompt to prefill on a non-empty past, which graphs
   // without chunked prefill cannot do.
   const prefixCache = createPrefixCache(
@@ -58,6 +60,7 @@ async function start(): Promise<void> {
     session,
     prefillChunkTokens: config.prefillChunkTokens,
     post,
+    kvPositions,
     prefixCache,
   });
   const eosTokenIds = new Set(folder.eosTokenIds);
@@ -172,6 +175,11 @@ async function start(): Promise<void> {
       hasChatTemplate: folder.chatTemplate !== undefined,
       vocabSize: folder.vocabSize ?? session.vocabSize,
       dtype: session.layout.dtype,
+      kvBytesPerPosition:
+        session.layout.tensors *
+        session.layout.kvHeads *
+        session.layout.headDim *
+        (session.layout.dtype === "float16" ? 2 : 4),
     },
   });
   await decoder.run();

@@ -47,6 +47,8 @@ export class Sequence {
   credits: number;
   /** Set once finished or cancelled: the sequence leaves at the next regrouping. */
   done = false;
+  /** When its first prefill chunk started (`epochMs()`), for the first token's event. */
+  prefillStartAt: number | undefined;
   private readonly options: SequenceOptions;
   private readonly detokenizer: IncrementalDetokenizer;
   private readonly stopMatcher: StopMatcher;

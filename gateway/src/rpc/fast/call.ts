@@ -14,7 +14,7 @@ import type { EventEmitter } from "node:events";
 import type { IncomingHttpHeaders } from "node:http";
 import { performance } from "node:perf_hooks";
 import { Code, ConnectError, type MethodImplSpec } from "@connectrpc/connect";
-import type { RpcCall } from "../rpc-call.js";
+import { createRpcCall, type RpcCall } from "../rpc-call.js";
 import type { RpcProtocol } from "../rpc-protocol.js";
 import { DirectContext, drained } from "./context.js";
 import { frameMessage } from "./envelope.js";
@@ -76,16 +76,8 @@ export abstract class DirectCall {
     private readonly reader: RequestReader,
     protected readonly serialization: DirectSerialization,
   ) {
-    this.record = {
-      protocol,
-      method: route.name,
-      messagesReceived: 0,
-      messagesSent: 0,
-      bytesReceived: 0,
-      bytesSent: 0,
-      handlerError: undefined,
-    };
-    this.context = new DirectContext(route.spec.method, headers, protocol);
+    this.record = createRpcCall(protocol, route.name, headers);
+    this.context = new DirectContext(route.spec.method, headers, protocol, this.record);
     tracker.active.add(this);
     tracker.options.onStart(this.record);
   }

@@ -13,6 +13,7 @@ import {
   createContextValues,
   type HandlerContext,
 } from "@connectrpc/connect";
+import { type CallReport, callReportKey } from "../../observability/call-report.js";
 
 /**
  * The handler context of a direct call. Its signal and header objects are made only when a
@@ -32,13 +33,20 @@ export class DirectContext implements HandlerContext {
   private responseHeaders: Headers | undefined;
   private responseTrailers: Headers | undefined;
   private contextValues: ContextValues | undefined;
+  private readonly report: CallReport;
 
   /** `headers` as Node parsed them (HTTP/2 pseudo-headers are skipped). */
-  constructor(method: DescMethod, headers: IncomingHttpHeaders, protocolName: string) {
+  constructor(
+    method: DescMethod,
+    headers: IncomingHttpHeaders,
+    protocolName: string,
+    report: CallReport,
+  ) {
     this.method = method;
     this.service = method.parent;
     this.rawHeaders = headers;
     this.protocolName = protocolName;
+    this.report = report;
   }
 
   get url(): string {
@@ -49,7 +57,7 @@ export class DirectContext implements HandlerContext {
   }
 
   get values(): ContextValues {
-    this.contextValues ??= createContextValues();
+    this.contextValues ??= createContextValues().set(callReportKey, this.report);
     return this.contextValues;
   }
 
@@ -94,11 +102,12 @@ export class DirectContext implements HandlerContext {
     this.controller?.abort(reason);
   }
 
-  /** The response headers a handler set, if any. */
-  header(): Record<string, string> | undefined {
+  /** The response headers: the call's `x-request-id` and those the handler set. */
+  header(): Record<string, string> {
+    const requestId = { "x-request-id": this.report.requestId };
     return this.responseHeaders === undefined
-      ? undefined
-      : Object.fromEntries(this.responseHeaders);
+      ? requestId
+      : { ...requestId, ...Object.fromEntries(this.responseHeaders) };
   }
 
   /** The response trailers a handler set, if any. */

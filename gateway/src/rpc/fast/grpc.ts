@@ -120,10 +120,10 @@ class GrpcCall extends DirectCall {
   }
 
   private sendHeaders(): void {
-    const own = this.context.header();
-    this.stream.respond(own === undefined ? responseHeaders : { ...responseHeaders, ...own }, {
-      waitForTrailers: true,
-    });
+    this.stream.respond(
+      { ...responseHeaders, ...this.context.header() },
+      { waitForTrailers: true },
+    );
     this.stream.on("wantTrailers", this.sendTrailers);
   }
 }

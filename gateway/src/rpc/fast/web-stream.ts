@@ -155,9 +155,8 @@ class WebStreamCall extends DirectCall {
     if (response.headersSent) return;
     response.statusCode = 200;
     response.setHeader("content-type", this.dialect.contentType);
-    const own = this.context.header();
-    if (own !== undefined) {
-      for (const [name, value] of Object.entries(own)) response.setHeader(name, value);
+    for (const [name, value] of Object.entries(this.context.header())) {
+      response.setHeader(name, value);
     }
   }
 }
