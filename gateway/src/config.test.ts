@@ -15,6 +15,7 @@ describe("parseConfig", () => {
   it("has safe defaults: loopback, port 8080, the built-in model, same-origin only", () => {
     const defaults = config([]);
     assert.equal(defaults.port, 8080);
+    assert.equal(defaults.probePort, undefined, "no probe port unless asked");
     assert.equal(defaults.host, "127.0.0.1");
     assert.equal(defaults.tls, undefined);
     assert.deepEqual(defaults.corsOrigins, []);
@@ -37,6 +38,8 @@ describe("parseConfig", () => {
   it("reads every flag", () => {
     const parsed = config([
       "--port=9000",
+      "--probe-port",
+      "9001",
       "--host",
       "0.0.0.0",
       "--tls-cert",
@@ -102,6 +105,7 @@ describe("parseConfig", () => {
     ]);
     assert.deepEqual(parsed, {
       port: 9000,
+      probePort: 9001,
       host: "0.0.0.0",
       tls: { certFile: "c.pem", keyFile: "k.pem" },
       corsOrigins: ["https://a.example", "http://localhost:5173"],

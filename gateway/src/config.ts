@@ -88,6 +88,12 @@ const specs = {
     value: "N",
     help: "TCP port for every protocol (default 8080; 0 picks a free one)",
   },
+  "probe-port": {
+    type: "string",
+    env: ["PARLEY_PROBE_PORT"],
+    value: "N",
+    help: "a second port serving the same that stays open through a shutdown while --port stops accepting at once, so balancers that fail over only on a refused connection (nginx's grpc_pass) move on; without it, --port itself stays open for probes while draining (default none; 0 picks a free one)",
+  },
   host: {
     type: "string",
     env: ["PARLEY_HOST"],
@@ -420,6 +426,7 @@ export function parseConfig(argv: readonly string[], env: Env): CommandLine {
     kind: "run",
     config: {
       port: integer("port", 0, 65_535) ?? 8080,
+      probePort: integer("probe-port", 0, 65_535),
       host: text("host") ?? "127.0.0.1",
       tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
       corsOrigins,

@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 /**
- * @module The `parley` command: configuration, models, engine, server, signals. Everything else
- * lives in the rooms it wires together.
+ * @module The `parley` command: configuration, server, signals, then models and engine.
+ * Everything else lives in the rooms it wires together. The port is bound before any model is
+ * downloaded or loaded, so a port in use or a bad TLS file is reported at once, and health,
+ * `/metrics` and the UI answer (NOT_SERVING) while models load.
  */
 import { readFileSync } from "node:fs";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { ConfigError, type GatewayConfig, parseConfig } from "./config.js";
 import { createEngine } from "./engine/create-engine.js";
+import { createDeferredEngine } from "./engine/deferred-engine.js";
 import type { Engine } from "./engine/engine.js";
 import { lowerHelperThreadsPriority } from "./engine/thread-priority.js";
 import {
@@ -24,7 +27,11 @@ import type { CallTracer } from "./observability/call-tracer.js";
 import { gatewayVersion } from "./observability/gateway-version.js";
 import { createLogger } from "./observability/logger.js";
 import { createMetricsRegistry } from "./observability/metrics-registry.js";
-import { createGatewayServer, type GatewayServer } from "./server/create-gateway-server.js";
+import {
+  createGatewayServer,
+  type GatewayServer,
+  ListenError,
+} from "./server/create-gateway-server.js";
 
 async function main(): Promise<void> {
   let config: GatewayConfig;
@@ -47,15 +54,49 @@ async function main(): Promise<void> {
   try {
     await start(config, logger);
   } catch (error) {
-    logger.fatal({ err: error }, "Parley could not start");
+    // One line an operator reads at a glance; the stack, for a bug report, only at debug level.
+    logger.debug({ err: error }, "start-up failed");
+    process.stderr.write(`parley: could not start: ${errorChain(error)}\n`);
     process.exit(1);
   }
+}
+
+/** An error's message followed by its causes' ("cannot load model: no such file"). */
+function errorChain(error: unknown): string {
+  if (error instanceof ListenError) return error.message; // already says it all
+  const messages: string[] = [];
+  for (let at: unknown = error; at !== undefined && messages.length < 5; ) {
+    const message = at instanceof Error ? at.message : String(at);
+    if (!messages.some((seen) => seen.includes(message))) messages.push(message);
+    at = at instanceof Error ? at.cause : undefined;
+  }
+  return messages.join(": ").replaceAll(/\s*\n\s*/g, " ");
 }
 
 async function start(config: GatewayConfig, logger: Logger): Promise<void> {
   const metrics = createMetricsRegistry();
   // Before the models: a bad key file fails the start at once, not after a download.
   const apiKeys = createApiKeys(config, metrics, logger);
+  const tracer = await startTracer(config, logger);
+  const engine = createDeferredEngine();
+  const server = createGatewayServer({ engine, config, metrics, logger, apiKeys, tracer });
+  const { port, host, probePort } = await server.listen();
+  const authority = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const probeAddress =
+    probePort === undefined
+      ? undefined
+      : `http://${host.includes(":") ? `[${host}]` : host}:${probePort}`;
+  // `url` and "Parley is listening" are logged once models are ready (below): scripts wait for them.
+  logger.info(
+    {
+      address: `http://${authority}`,
+      tlsAddress: config.tls === undefined ? undefined : `https://${authority}`,
+      probeAddress,
+    },
+    `Bound http://${authority}; loading models`,
+  );
+  handleSignals(server, engine, tracer, config.shutdownGraceMs, logger);
+
   const models: AnyModelSource[] = [];
   for (const spec of config.models) {
     logger.info({ model: redactModelSpec(spec) }, "resolving model");
@@ -66,7 +107,7 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
       }),
     );
   }
-  const engine = await createEngine({
+  const loaded = await createEngine({
     models,
     metrics,
     logger,
@@ -86,19 +127,16 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
   });
   // After the model workers exist: they lower themselves; this lowers V8's and libuv's helpers.
   lowerHelperThreadsPriority();
-  const tracer = await startTracer(config, logger);
-  const server = createGatewayServer({ engine, config, metrics, logger, apiKeys, tracer });
-  const { port, host } = await server.listen();
-  const authority = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  await engine.resolve(loaded);
   logger.info(
     {
       url: `http://${authority}`,
       tlsUrl: config.tls === undefined ? undefined : `https://${authority}`,
-      models: engine.models().map((model) => model.id),
+      probeUrl: probeAddress,
+      models: loaded.models().map((model) => model.id),
     },
     `Parley is listening on http://${authority}`,
   );
-  handleSignals(server, engine, tracer, config.shutdownGraceMs, logger);
 }
 
 /** The OTLP tracer when `--otlp-endpoint` is set; the SDK is not even loaded otherwise. */

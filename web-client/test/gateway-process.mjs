@@ -25,7 +25,8 @@ export async function freePort() {
 
 /**
  * Starts the gateway with `args` added to `--host 127.0.0.1 --port <free>` and waits until
- * /metrics answers. Resolves to { url, metrics(), stop() }.
+ * /readyz says its models are ready (it listens before they load). Resolves to
+ * { url, metrics(), stop() }.
  */
 export async function startGateway(args = []) {
   if (!existsSync(gatewayMain)) {
@@ -56,7 +57,7 @@ export async function startGateway(args = []) {
       throw new Error(`the gateway did not answer on ${url} within 120 s:\n${output}`);
     }
     try {
-      const response = await fetch(`${url}/metrics`);
+      const response = await fetch(`${url}/readyz`);
       if (response.ok) {
         break;
       }

@@ -29,6 +29,7 @@ import { createCorsPolicy } from "../http/cors-policy.js";
 import { createSniffingListener } from "../http/create-sniffing-listener.js";
 import { createMetricsEndpoint } from "../http/metrics-endpoint.js";
 import type { NodeRequest, NodeResponse } from "../http/node-http.js";
+import { createProbeEndpoints } from "../http/probe-endpoints.js";
 import { createStaticFiles } from "../http/static-files.js";
 import type { CallTracer } from "../observability/call-tracer.js";
 import { createRpcMetrics } from "../observability/rpc-metrics.js";
@@ -39,11 +40,19 @@ import { createGenerationService } from "../services/generation-service.js";
 import { createHealthService } from "../services/health-service.js";
 import { createInferenceService } from "../services/inference-service.js";
 import { createReflectionServices } from "../services/reflection-service.js";
+import { isDrainedPath, refuseRequest, refuseStream } from "./draining-refusal.js";
 
 /** What the server needs from the gateway's configuration. */
 export interface GatewayServerConfig {
   /** 0 picks a free port. */
   readonly port: number;
+  /**
+   * A second port, serving the same, that stays open through a drain while `port` stops
+   * accepting at once: for balancers that fail over only when a connection is refused (nginx
+   * cannot retry a gRPC call it has sent). Undefined: `port` itself stays open through the
+   * drain, so that probes sent to it are answered. 0 picks a free port.
+   */
+  readonly probePort?: number | undefined;
   readonly host: string;
   /** PEM files; with them, TLS connections are accepted on the same port. */
   readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
@@ -74,15 +83,33 @@ export interface GatewayServerOptions {
 
 /** A gateway server: listen once, close once. */
 export interface GatewayServer {
-  /** Starts accepting connections; resolves with the bound address. */
-  listen(): Promise<{ port: number; host: string }>;
   /**
-   * Stops accepting, reports NOT_SERVING, sends GOAWAY to HTTP/2 clients and lets calls in
-   * flight finish for up to `graceMs`; then aborts what is left (clients get Unavailable) and
-   * closes every connection. Closing the engine is the caller's business.
+   * Starts accepting connections; resolves with the bound address, or rejects with a
+   * {@link ListenError} (port in use, address not available, no permission).
+   */
+  listen(): Promise<{ port: number; host: string; probePort: number | undefined }>;
+  /**
+   * Drains: reports NOT_SERVING at once (`/readyz` 503, `grpc.health.v1`), sends GOAWAY to the
+   * HTTP/2 clients connected now, refuses new inference calls with `unavailable` (HTTP 503, so a
+   * balancer retries them elsewhere) and lets calls in flight finish for up to `graceMs`, while
+   * the port (or, with `probePort`, only that one) keeps accepting connections so that probes
+   * are answered. Then it stops listening,
+   * aborts what is left (clients get Unavailable) and closes every connection. Closing the engine
+   * is the caller's business.
    */
   close(graceMs: number): Promise<void>;
 }
+
+/** Why the port could not be bound, in words an operator reads in one line. */
+export class ListenError extends Error {
+  override readonly name = "ListenError";
+}
+
+/**
+ * The `grpc.health.v1` service name a liveness probe checks: SERVING while the process answers,
+ * whereas "" and `inference.v1.InferenceService` say whether it takes inference calls.
+ */
+export const livenessServiceName = "liveness";
 
 /** How long a new connection may stay silent before it is dropped. */
 const sniffTimeoutMs = 10_000;
@@ -96,7 +123,10 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   const shutdown = new AbortController();
   // Every call in flight listens to this one signal: many listeners are expected, not a leak.
   setMaxListeners(0, shutdown.signal);
-  const health = createHealthService({ services: [InferenceService.typeName] });
+  const health = createHealthService({
+    services: [InferenceService.typeName],
+    livenessService: livenessServiceName,
+  });
   // Health follows the engine: NOT_SERVING while no model can generate (a worker restarting).
   const followReadiness = () => health.setServing(engine.readyModels().length > 0);
   const stopFollowingReadiness = engine.onReadinessChange(followReadiness);
@@ -134,6 +164,16 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   const metricsEndpoint = createMetricsEndpoint(options.metrics);
   const staticFiles = createStaticFiles({ root: config.webRoot });
   let closing: Promise<void> | undefined;
+  const probes = createProbeEndpoints({
+    notReadyReason: () =>
+      closing !== undefined
+        ? "shutting down"
+        : engine.readyModels().length === 0
+          ? engine.models().length === 0
+            ? "loading models"
+            : "no model is ready"
+          : undefined,
+  });
 
   const fail = (response: NodeResponse, error: unknown) => {
     logger.error({ err: error }, "request failed");
@@ -150,15 +190,21 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
       if (closing !== undefined && request.httpVersionMajor === 1) {
         response.setHeader("Connection", "close");
       }
-      if (
-        corsPolicy(request, response) ||
-        apiKeys?.rejects(request, response) === true ||
-        openai.handle(request, response) ||
-        rpc.handle(request, response)
-      ) {
+      const path = (request.url ?? "").split("?", 1)[0] ?? "";
+      if (corsPolicy(request, response) || apiKeys?.rejects(request, response) === true) {
         return;
       }
-      if ((request.url ?? "").split("?", 1)[0] === "/metrics") {
+      if (closing !== undefined && isDrainedPath(path)) {
+        refuseRequest(request, response);
+        return;
+      }
+      if (openai.handle(request, response) || rpc.handle(request, response)) {
+        return;
+      }
+      if (probes(request, response)) {
+        return;
+      }
+      if (path === "/metrics") {
         metricsEndpoint(request, response).catch((error: unknown) => fail(response, error));
         return;
       }
@@ -171,22 +217,19 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   const http1 = createHttpServer(handleRequest);
   const h2c = createH2cServer(handleRequest);
   const tls: Http2SecureServer | undefined =
-    config.tls === undefined
-      ? undefined
-      : createSecureServer(
-          {
-            cert: readFileSync(config.tls.certFile),
-            key: readFileSync(config.tls.keyFile),
-            allowHTTP1: true,
-            ALPNProtocols: ["h2", "http/1.1"],
-          },
-          handleRequest,
-        );
+    config.tls === undefined ? undefined : createTlsServer(config.tls, handleRequest);
   // Streams without a valid key go to the compatibility API, where `rejects` answers them.
-  const handleStream: RpcHandler["handleStream"] =
+  const admitted: RpcHandler["handleStream"] =
     apiKeys === undefined
       ? rpc.handleStream
       : (stream, headers) => apiKeys.admitStream(headers, () => rpc.handleStream(stream, headers));
+  const handleStream: RpcHandler["handleStream"] = (stream, headers) => {
+    if (closing !== undefined && isDrainedPath(headers[":path"] ?? "")) {
+      refuseStream(stream, headers);
+      return true;
+    }
+    return admitted(stream, headers);
+  };
   routeStreams(h2c, handleStream);
   if (tls !== undefined) {
     routeStreams(tls, handleStream);
@@ -195,60 +238,88 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   const trackSession = (session: ServerHttp2Session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
-    if (closing !== undefined) {
-      session.close();
-    }
   };
   h2c.on("session", trackSession);
   tls?.on("session", trackSession);
   tls?.on("tlsClientError", (error) => logger.debug({ err: error }, "TLS handshake failed"));
 
-  const listener = createSniffingListener({
-    targets: { http1, h2c, tls },
-    sniffTimeoutMs,
-    onRefused: (reason) => logger.debug({ reason }, "connection refused"),
-  });
   const sockets = new Set<Socket>();
-  listener.on("connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-  });
-  const listenerClosed = new Promise<void>((resolve) => listener.once("close", resolve));
+  const createListener = () => {
+    const server = createSniffingListener({
+      targets: { http1, h2c, tls },
+      sniffTimeoutMs,
+      onRefused: (reason) => logger.debug({ reason }, "connection refused"),
+    });
+    server.on("connection", (socket: Socket) => {
+      sockets.add(socket);
+      socket.once("close", () => sockets.delete(socket));
+    });
+    return server;
+  };
+  const listener = createListener();
+  const probeListener = config.probePort === undefined ? undefined : createListener();
+  const listenerClosed = Promise.all(
+    [listener, probeListener].map(
+      (server) =>
+        new Promise<void>((resolve) => (server ? server.once("close", resolve) : resolve())),
+    ),
+  );
+  const bind = (server: typeof listener, port: number) =>
+    new Promise<AddressInfo>((resolve, reject) => {
+      const fail = (error: NodeJS.ErrnoException) =>
+        reject(new ListenError(listenFailure(error, config.host, port), { cause: error }));
+      server.once("error", fail);
+      server.listen(port, config.host, () => {
+        server.off("error", fail);
+        resolve(server.address() as AddressInfo);
+      });
+    });
 
   return {
     async listen() {
-      await new Promise<void>((resolve, reject) => {
-        listener.once("error", reject);
-        listener.listen(config.port, config.host, () => {
-          listener.off("error", reject);
-          resolve();
-        });
-      });
+      const address = await bind(listener, config.port);
+      const probeAddress =
+        probeListener === undefined ? undefined : await bind(probeListener, config.probePort ?? 0);
       // The HTTP/1 servers never listen themselves; "listening" is what makes Node track their
       // connections (request and header timeouts, closeIdleConnections on close).
       http1.emit("listening");
       tls?.emit("listening");
-      const address = listener.address() as AddressInfo;
-      return { port: address.port, host: address.address };
+      return { port: address.port, host: address.address, probePort: probeAddress?.port };
     },
 
     close(graceMs) {
       closing ??= (async () => {
         stopFollowingReadiness();
         health.shutDown();
-        listener.close();
-        // Closes idle keep-alive connections; busy ones get "Connection: close" on their next
-        // response, and are closed below once their calls are done.
-        http1.close();
-        tls?.close();
+        if (probeListener !== undefined) {
+          // Probes have their own port: refuse new connections here now, so that balancers
+          // move on at connect (where even nginx's grpc_pass can retry).
+          listener.close();
+        }
+        // The port keeps accepting while calls drain: probes must be answered (kubelet and
+        // balancers open a connection per probe), and a late call gets a 503 it can retry
+        // elsewhere rather than a refused connection. HTTP/1.1 responses now carry
+        // "Connection: close"; HTTP/2 clients connected now get GOAWAY (no new streams, open
+        // ones run to their end).
+        http1.closeIdleConnections();
         for (const session of sessions) {
-          session.close(); // GOAWAY: no new streams, open ones run to their end.
+          session.close();
         }
         logger.info({ inFlight: inFlight(), graceMs }, "draining calls in flight");
         if (!(await settlesWithin(idle(), graceMs))) {
           logger.warn({ inFlight: inFlight() }, "grace period over: aborting calls");
           shutdown.abort(new ConnectError("the server is shutting down", Code.Unavailable));
           await settlesWithin(idle(), flushMs);
+        }
+        if (probeListener === undefined) {
+          listener.close();
+        } else {
+          probeListener.close();
+        }
+        http1.close();
+        tls?.close();
+        for (const session of sessions) {
+          session.close();
         }
         http1.closeIdleConnections();
         // Node 20 has it on secure servers with allowHTTP1; @types/node 20 does not declare it.
@@ -291,6 +362,56 @@ export function routeStreams(
     }
   };
   (server as Http2Server).on("stream", route);
+}
+
+/** The TLS server, with a readable error for a certificate or key that cannot be used. */
+function createTlsServer(
+  files: NonNullable<GatewayServerConfig["tls"]>,
+  handleRequest: (request: NodeRequest, response: NodeResponse) => void,
+): Http2SecureServer {
+  const read = (flag: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new ListenError(`cannot read ${flag} ${file}: ${errorText(error)}`, { cause: error });
+    }
+  };
+  const cert = read("--tls-cert", files.certFile);
+  const key = read("--tls-key", files.keyFile);
+  try {
+    return createSecureServer(
+      { cert, key, allowHTTP1: true, ALPNProtocols: ["h2", "http/1.1"] },
+      handleRequest,
+    );
+  } catch (error) {
+    throw new ListenError(
+      `--tls-cert ${files.certFile} and --tls-key ${files.keyFile} are not a usable PEM certificate and key: ${errorText(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/** What went wrong binding the port, for the operator. */
+function listenFailure(error: NodeJS.ErrnoException, host: string, port: number): string {
+  const where = `${host}:${port}`;
+  switch (error.code) {
+    case "EADDRINUSE":
+      return `port ${port} on ${host} is already in use`;
+    case "EADDRNOTAVAIL":
+      return `cannot listen on ${where}: the address is not on this machine (set --host)`;
+    case "EACCES":
+      return `cannot listen on ${where}: permission denied (ports below 1024 need privileges)`;
+    default:
+      return `cannot listen on ${where}: ${error.message}`;
+  }
+}
+
+function errorText(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === "ENOENT" ? "no such file" : error.message;
+  }
+  return String(error);
 }
 
 /** Whether `promise` settled within `ms`. */

@@ -15,9 +15,8 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { type ClientHttp2Stream, connect } from "node:http2";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { describe, it } from "node:test";
@@ -25,34 +24,10 @@ import { fileURLToPath } from "node:url";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { InferenceService } from "@parley/gen/inference/v1/inference_pb";
-import { builtinSource } from "../testing/model-fixtures.js";
+import { endlessBuiltinModel } from "../testing/endless-model.js";
 
 const mainScript = fileURLToPath(new URL("../main.js", import.meta.url));
 const maxBatch = 2;
-
-/** The built-in model with a 16k context and nothing that ends a sequence before max_tokens. */
-async function endlessBuiltinModel(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "parley-endless-"));
-  await cp(builtinSource().dir, dir, { recursive: true });
-  const edit = async (file: string, change: (json: Record<string, unknown>) => void) => {
-    const path = join(dir, file);
-    const json = JSON.parse(await readFile(path, "utf8")) as Record<string, unknown>;
-    change(json);
-    await writeFile(path, JSON.stringify(json));
-  };
-  await edit("config.json", (config) => {
-    config.max_position_embeddings = 16_384;
-    delete config.eos_token_id;
-  });
-  await edit("generation_config.json", (config) => {
-    delete config.eos_token_id;
-  });
-  await edit("tokenizer_config.json", (config) => {
-    config.model_max_length = 16_384;
-    delete config.eos_token;
-  });
-  return dir;
-}
 
 /** Starts `parley` on port 0 and resolves with its URL once it listens. */
 async function startParley(

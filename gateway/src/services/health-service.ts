@@ -15,6 +15,12 @@ import {
 export interface HealthServiceOptions {
   /** Fully qualified names of the services whose health is known, besides "" (the server). */
   readonly services: readonly string[];
+  /**
+   * A service name that reports SERVING for as long as the process answers, loading, serving or
+   * draining alike: what a liveness probe asks (Kubernetes' `grpc.service`), so that a model
+   * loading, a worker restarting or a drain never gets the container killed.
+   */
+  readonly livenessService?: string;
 }
 
 /** The health service and the switches that drive it. */
@@ -38,16 +44,19 @@ export interface HealthService {
  * says otherwise or {@link HealthService.shutDown}.
  */
 export function createHealthService(options: HealthServiceOptions): HealthService {
-  const known = new Set(["", ...options.services]);
+  const live = options.livenessService;
+  const known = new Set(["", ...options.services, ...(live === undefined ? [] : [live])]);
   const changes = new EventEmitter();
   let shuttingDown = false;
   let serving = true;
   const status = (service: string) =>
     !known.has(service)
       ? ServingStatus.SERVICE_UNKNOWN
-      : shuttingDown || !serving
-        ? ServingStatus.NOT_SERVING
-        : ServingStatus.SERVING;
+      : service === live
+        ? ServingStatus.SERVING
+        : shuttingDown || !serving
+          ? ServingStatus.NOT_SERVING
+          : ServingStatus.SERVING;
 
   return {
     service: Health,

@@ -6,7 +6,7 @@
  * and the call's abort signal reach the engine unchanged.
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import {
   FinishReason,
   type GenerateResponseSchema,
@@ -90,6 +90,10 @@ export function createInferenceService(
     },
 
     listModels() {
+      if (engine.models().length === 0) {
+        // Before the models have loaded (the server listens first): say so rather than "none".
+        throw new ConnectError("the gateway is still loading its models", Code.Unavailable);
+      }
       return {
         models: generation.models().map((model) => ({
           id: model.id,
