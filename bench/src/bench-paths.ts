@@ -23,6 +23,9 @@ export const loadClientMain = fileURLToPath(new URL("./load-client.js", import.m
 /** Child entry of the in-process onnxruntime-node decode loop (the engine ceiling). */
 export const ortLoopMain = fileURLToPath(new URL("./ort-decode-loop.js", import.meta.url));
 
+/** Child entry of the transformers.js peer (SSE server or in-process). */
+export const peerMain = fileURLToPath(new URL("./peer-transformers.js", import.meta.url));
+
 /** The benchmark's entry point, for the smoke test. */
 export const benchMain = fileURLToPath(new URL("./run.js", import.meta.url));
 

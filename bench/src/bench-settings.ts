@@ -13,6 +13,7 @@ export const scenarioNames = [
   "engine",
   "scaling",
   "fp16",
+  "peer",
 ] as const;
 export type ScenarioName = (typeof scenarioNames)[number];
 
@@ -63,6 +64,13 @@ export interface BenchSettings {
     /** The generated fp16 model: the larger size (full runs), else the built-in size. */
     readonly generated: typeof fp16LargeModelOptions | typeof fp16SmallModelOptions;
     readonly generatedTokens: number;
+  };
+  readonly peer: {
+    readonly streams: readonly number[];
+    /** Tokens per stream on the large fp32 model (full runs), else on the built-in one. */
+    readonly largeTokens: number;
+    /** Tokens per stream on tiny-random-llama (fp16). */
+    readonly sharedTokens: number;
   };
 }
 
@@ -148,6 +156,13 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | "help" 
       sharedTokens: quick ? 32 : 128,
       generated: quick ? fp16SmallModelOptions : fp16LargeModelOptions,
       generatedTokens: quick ? 32 : 64,
+    },
+    // transformers.js decodes each stream on its own (no batching): at 64 streams of the large
+    // model a run of 32 tokens each is 2,048 unbatched decode steps.
+    peer: {
+      streams: quick ? [1, 2] : [1, 4, 16, 64],
+      largeTokens: quick ? 8 : 32,
+      sharedTokens: quick ? 8 : 64,
     },
   };
 }
