@@ -66,6 +66,8 @@ export interface BenchSettings {
     readonly generatedTokens: number;
   };
   readonly peer: {
+    /** Its own rounds: three systems, and transformers.js decodes every stream on its own. */
+    readonly rounds: number;
     readonly streams: readonly number[];
     /** Tokens per stream on the large fp32 model (full runs), else on the built-in one. */
     readonly largeTokens: number;
@@ -158,11 +160,12 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | "help" 
       generatedTokens: quick ? 32 : 64,
     },
     // transformers.js decodes each stream on its own (no batching): at 64 streams of the large
-    // model a run of 32 tokens each is 2,048 unbatched decode steps.
+    // model a run of 16 tokens each is 1,024 unbatched decode steps, a minute of a shared core.
     peer: {
+      rounds: quick ? 1 : 3,
       streams: quick ? [1, 2] : [1, 4, 16, 64],
-      largeTokens: quick ? 8 : 32,
-      sharedTokens: quick ? 8 : 64,
+      largeTokens: quick ? 8 : 16,
+      sharedTokens: quick ? 8 : 32,
     },
   };
 }

@@ -141,8 +141,8 @@ export async function runPeerScenario(
     };
     const systems = Object.keys(runs) as PeerSystem[];
     const samples = new Map<string, Sample[]>();
-    for (let round = 1; round <= ctx.settings.rounds; round++) {
-      ctx.log(`peer ${model.label}: round ${round}/${ctx.settings.rounds}`);
+    for (let round = 1; round <= ctx.settings.peer.rounds; round++) {
+      ctx.log(`peer ${model.label}: round ${round}/${ctx.settings.peer.rounds}`);
       const order = systems.map((_, i) => systems[(i + round) % systems.length] as PeerSystem);
       for (const streams of levels) {
         for (const system of order) {

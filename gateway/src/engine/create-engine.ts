@@ -8,6 +8,7 @@ import type { ModelSource } from "../models/model-source.js";
 import type { Engine } from "./engine.js";
 import { EngineError } from "./engine-error.js";
 import { createEngineMetrics } from "./engine-metrics.js";
+import { type IntraOpThreadsSetting, intraOpThreadsFor } from "./intra-op-threads.js";
 import { type ModelRunner, startModelRunner } from "./model-runner.js";
 
 /** Options for `createEngine`. */
@@ -16,12 +17,15 @@ export interface EngineOptions {
   readonly models: readonly ModelSource[];
   readonly metrics: Registry;
   readonly logger: Logger;
-  /** Generations one model decodes together in a batch. @default 16 */
+  /**
+   * Caps the generations one model decodes together. The batch is sized per model from its KV
+   * cache and the memory free at load (`admission-queue.ts`). @default no cap below 256
+   */
   readonly maxBatchSize?: number;
   /** Generations one model holds waiting beyond its batch; more are refused. @default 64 */
   readonly maxQueue?: number;
-  /** ORT intra-op threads per model worker. @default 1 */
-  readonly intraOpThreads?: number;
+  /** ORT intra-op threads per model worker (`intra-op-threads.ts`). @default "auto" */
+  readonly intraOpThreads?: IntraOpThreadsSetting;
   /** Tokens generated when a request sets no max_tokens. @default 256 */
   readonly defaultMaxTokens?: number;
   /** Prompt tokens prefilled per decode turn, so prefills interleave with decoding. @default 128 */
@@ -42,7 +46,7 @@ export interface EngineOptions {
   /**
    * Parked generations whose readers are away, per model; beyond it the one unread longest
    * fails with `resource_exhausted`. 0 fails a reader-less generation instead of parking it.
-   * @default maxBatchSize (parked caches never outweigh the batch's own)
+   * @default the model's batch size (parked caches never outweigh the batch's own)
    */
   readonly maxParked?: number;
   /** How long a parked generation's reader may read nothing before it fails. @default 30000 */
@@ -58,7 +62,6 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     ids.add(id);
   }
   const metrics = createEngineMetrics(options.metrics);
-  const maxBatchSize = options.maxBatchSize ?? 16;
   const readinessListeners = new Set<() => void>();
   const onReadinessChange = () => {
     for (const listener of readinessListeners) listener();
@@ -70,15 +73,15 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         isDefault: index === 0,
         metrics,
         logger: options.logger,
-        maxBatchSize,
+        maxBatchSize: options.maxBatchSize,
         maxQueue: options.maxQueue ?? 64,
-        intraOpThreads: options.intraOpThreads ?? 1,
+        intraOpThreads: intraOpThreadsFor(options.intraOpThreads ?? "auto"),
         defaultMaxTokens: options.defaultMaxTokens ?? 256,
         prefillChunkTokens: options.prefillChunkTokens ?? 128,
         streamIntervalMs: options.streamIntervalMs ?? 1,
         creditWindow: options.creditWindow ?? 16,
         parkAfterMs: options.parkAfterMs ?? 1000,
-        maxParked: options.maxParked ?? maxBatchSize,
+        maxParked: options.maxParked,
         parkTimeoutMs: options.parkTimeoutMs ?? 30_000,
         onReadinessChange,
       }),

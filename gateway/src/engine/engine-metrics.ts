@@ -4,8 +4,25 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 
+/** Admission (`admission-queue.ts`): how long generations wait for a batch slot. */
+export interface AdmissionMetrics {
+  readonly queueTime: Histogram<"model">;
+}
+
+function createAdmissionMetrics(registers: Registry[]): AdmissionMetrics {
+  return {
+    queueTime: new Histogram({
+      name: "parley_queue_time_seconds",
+      help: "Time from admission until a generation first holds a place in its model's batch.",
+      labelNames: ["model"],
+      buckets: [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+  };
+}
+
 /** The engine's metrics, labelled by model. */
-export interface EngineMetrics {
+export interface EngineMetrics extends AdmissionMetrics {
   readonly inFlight: Gauge<"model">;
   readonly queueDepth: Gauge<"model">;
   readonly promptTokens: Counter<"model">;
@@ -31,6 +48,7 @@ export interface EngineMetrics {
 export function createEngineMetrics(registry: Registry): EngineMetrics {
   const registers = [registry];
   return {
+    ...createAdmissionMetrics(registers),
     inFlight: new Gauge({
       name: "parley_generations_in_flight",
       help: "Generations running in a model worker (prefilling or decoding).",

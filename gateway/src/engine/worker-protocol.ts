@@ -43,6 +43,8 @@ export interface WorkerModelFacts {
   readonly hasChatTemplate: boolean;
   readonly vocabSize: number;
   readonly dtype: string;
+  /** Bytes of KV cache one sequence holds per position (every layer's keys and values). */
+  readonly kvBytesPerToken: number;
 }
 
 /**

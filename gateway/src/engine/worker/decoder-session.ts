@@ -83,6 +83,9 @@ export async function createDecoderSession(
     interOpNumThreads: 1,
     executionMode: "sequential",
     graphOptimizationLevel: "all",
+    // Pool threads that spin between operators hold their cores while they wait, which on a
+    // machine with no core to spare takes them from the main thread and from each other.
+    extra: { session: { intra_op: { allow_spinning: process.env.TMP_SPIN ?? "0" } } },
   });
   const inputs = new Map(session.inputMetadata.map((m) => [m.name, m]));
   for (const required of ["input_ids", "attention_mask"]) {

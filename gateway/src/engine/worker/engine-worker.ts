@@ -118,6 +118,11 @@ async function start(): Promise<void> {
       hasChatTemplate: folder.chatTemplate !== undefined,
       vocabSize: folder.vocabSize ?? session.vocabSize,
       dtype: session.layout.dtype,
+      kvBytesPerToken:
+        session.layout.tensors *
+        session.layout.kvHeads *
+        session.layout.headDim *
+        (session.layout.dtype === "float16" ? 2 : 4),
     },
   });
   await decoder.run();
