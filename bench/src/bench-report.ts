@@ -278,7 +278,8 @@ export function figureTables(results: BenchResults): string {
   if (peer !== undefined) {
     const peerRate = (r: (typeof peer.rows)[number]) =>
       peer.rows.find(
-        (p) => p.model === r.model && p.streams === r.streams && p.system === "transformers.js + SSE",
+        (p) =>
+          p.model === r.model && p.streams === r.streams && p.system === "transformers.js + SSE",
       )?.tokensPerSecond.median;
     parts.push(
       "### 7. The Node peer: transformers.js behind Fastify SSE and in-process",

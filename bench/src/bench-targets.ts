@@ -3,13 +3,7 @@
  * how much), REPORT for figures that have no pass mark, or NOT RUN when its scenario was left
  * out. A SHORT names the profile plan that explains it.
  */
-import type {
-  BenchResults,
-  PeerRow,
-  StreamingRow,
-  TargetRow,
-  UnaryRow,
-} from "./bench-results.js";
+import type { BenchResults, PeerRow, StreamingRow, TargetRow, UnaryRow } from "./bench-results.js";
 
 /** Formats a number for tables: 3 significant digits, thousands separated. */
 export function fmt(value: number | null | undefined, digits = 3): string {
@@ -255,13 +249,22 @@ function peerTargets(
   const theirs = find(large, "transformers.js in-process", top)?.ttftMs.p99;
   targets.push(
     ours === undefined || theirs === undefined
-      ? { name: "TTFT p99 ÷ transformers.js in-process", target: "≤ 1", value: "–", verdict: "NOT RUN", detail: "" }
+      ? {
+          name: "TTFT p99 ÷ transformers.js in-process",
+          target: "≤ 1",
+          value: "–",
+          verdict: "NOT RUN",
+          detail: "",
+        }
       : {
           name: `TTFT p99 at ${top} streams, gateway ÷ transformers.js in-process (${large})`,
           target: "≤ 1",
           value: `${(ours / theirs).toFixed(2)} (${fmt(ours)} ÷ ${fmt(theirs)} ms)`,
           verdict: ours / theirs <= 1 ? "PASS" : "SHORT",
-          detail: ours / theirs <= 1 ? "" : `${((ours / theirs - 1) * 100).toFixed(0)}% above the target ratio`,
+          detail:
+            ours / theirs <= 1
+              ? ""
+              : `${((ours / theirs - 1) * 100).toFixed(0)}% above the target ratio`,
         },
   );
   for (const [streams, minimum] of [

@@ -10,7 +10,6 @@ import { mkdir } from "node:fs/promises";
 import { arch, cpus, release, totalmem, type } from "node:os";
 import { join } from "node:path";
 import { builtinModelDir } from "@parley/gateway/builtin-model";
-import { writeDecoderModel } from "./model-generator.js";
 import type { BenchContext } from "./bench-context.js";
 import { captureFixtures, findLongPrompt, gatewayClient, saveFixtures } from "./bench-fixtures.js";
 import { benchmarksDoc, defaultOutDir, sharedModelDir } from "./bench-paths.js";
@@ -27,6 +26,7 @@ import {
 } from "./bench-settings.js";
 import { computeTargets } from "./bench-targets.js";
 import { type ChildSystem, startGateway, startLoadClient, startOrtLoop } from "./child-system.js";
+import { writeDecoderModel } from "./model-generator.js";
 import { writePeerModelFolder } from "./peer-model-folder.js";
 import { profilePlans } from "./profile-plans.js";
 import { runEngineScenario } from "./scenario-engine.js";
@@ -132,7 +132,10 @@ async function peerScenario(ctx: BenchContext, largeDir: string) {
   for (const candidate of candidates) {
     await writePeerModelFolder(candidate.spec, peerRoot, candidate.name);
     log(`peer ${candidate.label}: starting the gateway`);
-    const gateway = await startGateway({ name: `gateway-peer-${candidate.name}`, models: [candidate.spec] });
+    const gateway = await startGateway({
+      name: `gateway-peer-${candidate.name}`,
+      models: [candidate.spec],
+    });
     try {
       const prompt = await findLongPrompt(gatewayClient(gateway.port), "", candidate.tokens);
       const model: PeerModel = { ...candidate, gateway, prompt, localModelPath: peerRoot };

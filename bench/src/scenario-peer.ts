@@ -117,7 +117,12 @@ export async function runPeerScenario(
           ctx.client.request<StreamLoadResult>({
             type: "stream",
             job: {
-              target: { kind: "sse", port: sse.port, maxTokens: model.tokens, prompt: model.prompt },
+              target: {
+                kind: "sse",
+                port: sse.port,
+                maxTokens: model.tokens,
+                prompt: model.prompt,
+              },
               streams,
               streamsPerConnection: 100,
               windowMs: 600_000,

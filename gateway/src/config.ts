@@ -321,8 +321,7 @@ export function parseConfig(argv: readonly string[], env: Env): CommandLine {
       models: models.length > 0 ? models : ["builtin"],
       maxQueue: integer("max-queue", 1),
       maxBatch: integer("max-batch", 1),
-      intraOpThreads:
-        text("intra-op-threads") === "auto" ? "auto" : integer("intra-op-threads", 1),
+      intraOpThreads: text("intra-op-threads") === "auto" ? "auto" : integer("intra-op-threads", 1),
       prefillTokens: integer("prefill-tokens", 1),
       streamIntervalMs: integer("stream-interval-ms", 0, 1000),
       defaultMaxTokens: integer("default-max-tokens", 1),

@@ -47,6 +47,9 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
     logger.info({ model: spec }, "resolving model");
     models.push(await resolveModelSource(spec, { offline: config.offline }));
   }
+  // Before the model workers exist: this lowers V8's and libuv's helpers, and the workers (which
+  // start at the main thread's priority) choose their own (engine-worker.ts).
+  lowerHelperThreadsPriority();
   const engine = await createEngine({
     models,
     metrics,
@@ -61,8 +64,6 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
     maxParked: config.maxParked,
     parkTimeoutMs: config.parkTimeoutMs,
   });
-  // After the model workers exist: they lower themselves; this lowers V8's and libuv's helpers.
-  lowerHelperThreadsPriority();
   const server = createGatewayServer({ engine, config, metrics, logger });
   const { port, host } = await server.listen();
   const authority = `${host.includes(":") ? `[${host}]` : host}:${port}`;

@@ -16,7 +16,12 @@ test("the batch holds as many full-context sequences as a quarter of free memory
   assert.equal(batchSizeFor({ ...large, cap: 8, freeBytes: 4096 * MiB }), 8);
   assert.equal(batchSizeFor({ ...large, cap: undefined, freeBytes: 10 * MiB }), 1);
   assert.equal(
-    batchSizeFor({ kvBytesPerToken: 64, contextLength: 512, cap: undefined, freeBytes: 4096 * MiB }),
+    batchSizeFor({
+      kvBytesPerToken: 64,
+      contextLength: 512,
+      cap: undefined,
+      freeBytes: 4096 * MiB,
+    }),
     autoBatchCeiling,
   );
 });

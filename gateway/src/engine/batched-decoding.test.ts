@@ -72,7 +72,8 @@ test("prompts prefilled together in one padded run decode exactly as each alone"
   const alone = await startTestEngine([source], { maxBatchSize: 1 });
   const expected: number[][] = [];
   try {
-    for (const prompt of prompts) expected.push((await collect(alone.engine, greedy(prompt, 16))).tokenIds);
+    for (const prompt of prompts)
+      expected.push((await collect(alone.engine, greedy(prompt, 16))).tokenIds);
   } finally {
     await alone.engine.close();
   }

@@ -270,7 +270,10 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
         "unread",
       ),
   });
-  logger.info({ model: source.id, maxBatch, intraOpThreads: options.intraOpThreads }, "model batch sized");
+  logger.info(
+    { model: source.id, maxBatch, intraOpThreads: options.intraOpThreads },
+    "model batch sized",
+  );
   metrics.modelReady.set(labels, 1);
   metrics.workerRestarts.inc(labels, 0);
 

@@ -85,7 +85,7 @@ export async function createDecoderSession(
     graphOptimizationLevel: "all",
     // Pool threads that spin between operators hold their cores while they wait, which on a
     // machine with no core to spare takes them from the main thread and from each other.
-    extra: { session: { intra_op: { allow_spinning: process.env.TMP_SPIN ?? "0" } } },
+    extra: { session: { intra_op: { allow_spinning: "0" } } },
   });
   const inputs = new Map(session.inputMetadata.map((m) => [m.name, m]));
   for (const required of ["input_ids", "attention_mask"]) {
