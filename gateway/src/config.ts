@@ -3,9 +3,11 @@
  * environment variable, which wins over the default; repeatable flags take comma-separated lists
  * in the environment.
  */
+
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { LevelWithSilent } from "pino";
+import { type Device, devices, isDevice } from "./engine/devices.js";
 import { logLevels } from "./observability/logger.js";
 import type { GatewayServerConfig } from "./server/create-gateway-server.js";
 
@@ -19,6 +21,10 @@ export interface GatewayConfig extends GatewayServerConfig {
   readonly maxBatch: number | undefined;
   /** onnxruntime intra-op threads per worker, or auto; undefined: the engine's default. */
   readonly intraOpThreads: number | "auto" | undefined;
+  /** onnxruntime execution provider every model runs on. */
+  readonly device: Device;
+  /** MiB of finished sequences' KV kept per model for prompts that start alike; undefined: the engine's. */
+  readonly prefixCacheMib: number | undefined;
   /** Prompt tokens prefilled per decode turn; undefined: the engine's default. */
   readonly prefillTokens: number | undefined;
   /** Least milliseconds between two token messages of a fast stream; undefined: the engine's. */
@@ -118,6 +124,18 @@ const specs = {
     env: ["PARLEY_INTRA_OP_THREADS"],
     value: "N|auto",
     help: "onnxruntime intra-op threads per model worker, or auto: every core (default auto)",
+  },
+  device: {
+    type: "string",
+    env: ["PARLEY_DEVICE"],
+    value: "NAME",
+    help: `onnxruntime execution provider: ${devices.join(", ")} (default cpu; cuda needs onnxruntime-node's CUDA download, see the README)`,
+  },
+  "prefix-cache-mib": {
+    type: "string",
+    env: ["PARLEY_PREFIX_CACHE_MIB"],
+    value: "N",
+    help: "MiB of finished sequences' KV cache kept per model, so a prompt that starts like an earlier one (a chat's next turn) skips that prefill; 0 turns it off (default: the engine's, 256)",
   },
   "prefill-tokens": {
     type: "string",
@@ -310,6 +328,10 @@ export function parseConfig(argv: readonly string[], env: Env): CommandLine {
     throw new ConfigError(`--log-level must be one of ${logLevels.join(", ")}, got "${logLevel}"`);
   }
   const models = list("model") ?? [];
+  const device = text("device") ?? "cpu";
+  if (!isDevice(device)) {
+    throw new ConfigError(`--device must be one of ${devices.join(", ")}, got "${device}"`);
+  }
 
   return {
     kind: "run",
@@ -322,6 +344,8 @@ export function parseConfig(argv: readonly string[], env: Env): CommandLine {
       maxQueue: integer("max-queue", 1),
       maxBatch: integer("max-batch", 1),
       intraOpThreads: text("intra-op-threads") === "auto" ? "auto" : integer("intra-op-threads", 1),
+      device,
+      prefixCacheMib: integer("prefix-cache-mib", 0),
       prefillTokens: integer("prefill-tokens", 1),
       streamIntervalMs: integer("stream-interval-ms", 0, 1000),
       defaultMaxTokens: integer("default-max-tokens", 1),

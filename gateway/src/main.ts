@@ -57,7 +57,10 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
     maxBatchSize: config.maxBatch,
     maxQueue: config.maxQueue,
     intraOpThreads: config.intraOpThreads,
+    device: config.device,
     prefillChunkTokens: config.prefillTokens,
+    prefixCacheBytes:
+      config.prefixCacheMib === undefined ? undefined : config.prefixCacheMib * 1024 * 1024,
     streamIntervalMs: config.streamIntervalMs,
     defaultMaxTokens: config.defaultMaxTokens,
     parkAfterMs: config.parkAfterMs,

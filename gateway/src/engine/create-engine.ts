@@ -2,9 +2,11 @@
  * @module Builds the engine: one model runner (worker thread + queue) per model source, and
  * the routing of each request to its model.
  */
+
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { ModelSource } from "../models/model-source.js";
+import type { Device } from "./devices.js";
 import type { Engine } from "./engine.js";
 import { EngineError } from "./engine-error.js";
 import { createEngineMetrics } from "./engine-metrics.js";
@@ -26,6 +28,13 @@ export interface EngineOptions {
   readonly maxQueue?: number;
   /** ORT intra-op threads per model worker (`intra-op-threads.ts`). @default "auto" */
   readonly intraOpThreads?: IntraOpThreadsSetting;
+  /** The execution provider every model runs on. @default "cpu" */
+  readonly device?: Device;
+  /**
+   * Bytes of finished sequences' KV each model keeps, so a prompt that starts like an earlier
+   * one (a chat's next turn) skips that prefill. 0 turns it off. @default 256 MiB
+   */
+  readonly prefixCacheBytes?: number;
   /** Tokens generated when a request sets no max_tokens. @default 256 */
   readonly defaultMaxTokens?: number;
   /** Prompt tokens prefilled per decode turn, so prefills interleave with decoding. @default 128 */
@@ -76,7 +85,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         maxBatchSize: options.maxBatchSize,
         maxQueue: options.maxQueue ?? 64,
         intraOpThreads: intraOpThreadsFor(options.intraOpThreads ?? "auto"),
+        device: options.device ?? "cpu",
         defaultMaxTokens: options.defaultMaxTokens ?? 256,
+        prefixCacheBytes: options.prefixCacheBytes ?? 256 * 1024 * 1024,
         prefillChunkTokens: options.prefillChunkTokens ?? 128,
         streamIntervalMs: options.streamIntervalMs ?? 1,
         creditWindow: options.creditWindow ?? 16,

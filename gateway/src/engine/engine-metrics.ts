@@ -42,6 +42,10 @@ export interface EngineMetrics extends AdmissionMetrics {
   readonly modelReady: Gauge<"model">;
   /** Replacement workers started after a worker exited unexpectedly. */
   readonly workerRestarts: Counter<"model">;
+  /** Prompt tokens whose prefill the prefix cache saved. */
+  readonly prefixCacheHitTokens: Counter<"model">;
+  /** KV bytes the prefix cache holds. */
+  readonly prefixCacheBytes: Gauge<"model">;
 }
 
 /** Registers the engine's metrics in `registry`. */
@@ -114,6 +118,18 @@ export function createEngineMetrics(registry: Registry): EngineMetrics {
     workerRestarts: new Counter({
       name: "parley_model_worker_restarts_total",
       help: "Model workers started again after the previous one exited unexpectedly (each attempt).",
+      labelNames: ["model"],
+      registers,
+    }),
+    prefixCacheHitTokens: new Counter({
+      name: "parley_prefix_cache_hit_tokens_total",
+      help: "Prompt tokens whose KV came from the prefix cache (finished sequences' KV) instead of a prefill.",
+      labelNames: ["model"],
+      registers,
+    }),
+    prefixCacheBytes: new Gauge({
+      name: "parley_prefix_cache_bytes",
+      help: "Bytes of KV cache the prefix cache holds for prompts that start like earlier ones (bounded by --prefix-cache-mib).",
       labelNames: ["model"],
       registers,
     }),

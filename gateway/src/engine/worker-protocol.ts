@@ -2,6 +2,8 @@
  * @module The messages between the main thread and a model's worker thread. Only plain data
  * crosses: requests and cancellations in, token text and outcomes out.
  */
+
+import type { Device } from "./devices.js";
 import type { FinishReason, PromptInput, SamplingSettings, Usage } from "./engine.js";
 import type { EngineErrorCode } from "./engine-error.js";
 
@@ -10,11 +12,14 @@ export interface WorkerConfig {
   readonly modelDir: string;
   readonly variant: string | undefined;
   readonly intraOpThreads: number;
+  readonly device: Device;
   /** The most prompt tokens prefilled per decode turn, so prefills cannot starve decoding. */
   readonly prefillChunkTokens: number;
   /** The least time between two posts of text alone (`worker/outbox.ts` says why). */
   readonly streamIntervalMs: number;
   readonly defaultMaxTokens: number;
+  /** Bytes of finished sequences' KV kept for prompts that start the same way; 0: none. */
+  readonly prefixCacheBytes: number;
 }
 
 /** A generation as the worker receives it. */
@@ -58,7 +63,15 @@ export type FromWorkerBatch = readonly FromWorker[];
 export type FromWorker =
   | { readonly type: "ready"; readonly facts: WorkerModelFacts }
   | { readonly type: "load-failed"; readonly message: string }
-  | { readonly type: "started"; readonly id: number; readonly promptTokens: number }
+  | {
+      readonly type: "started";
+      readonly id: number;
+      readonly promptTokens: number;
+      /** Prompt tokens whose KV came from the prefix cache instead of a prefill. */
+      readonly cachedTokens: number;
+    }
+  /** The prefix cache's size changed. */
+  | { readonly type: "prefix-cache"; readonly bytes: number; readonly entries: number }
   | {
       readonly type: "text";
       readonly id: number;

@@ -14,14 +14,25 @@ import { join } from "node:path";
  * source fetches by the same table, so the graph it downloads is the one read here.
  */
 export const graphVariants: Readonly<Record<string, readonly string[]>> = {
-  fp32: ["model.onnx"],
-  fp16: ["model_fp16.onnx"],
-  int8: ["model_int8.onnx", "model_quantized.onnx"],
-  uint8: ["model_uint8.onnx"],
-  q4: ["model_q4.onnx"],
-  q4f16: ["model_q4f16.onnx"],
-  bnb4: ["model_bnb4.onnx"],
+  fp32: ["model.onnx", "decoder_model_merged.onnx"],
+  fp16: ["model_fp16.onnx", "decoder_model_merged_fp16.onnx"],
+  int8: [
+    "model_int8.onnx",
+    "model_quantized.onnx",
+    "decoder_model_merged_int8.onnx",
+    "decoder_model_merged_quantized.onnx",
+  ],
+  uint8: ["model_uint8.onnx", "decoder_model_merged_uint8.onnx"],
+  q4: ["model_q4.onnx", "decoder_model_merged_q4.onnx"],
+  q4f16: ["model_q4f16.onnx", "decoder_model_merged_q4f16.onnx"],
+  bnb4: ["model_bnb4.onnx", "decoder_model_merged_bnb4.onnx"],
 };
+
+/**
+ * fp32 graphs an export may put at the folder root: Optimum's `optimum-cli export onnx` writes
+ * `decoder_model_merged.onnx` there (beside the unmerged pair, which Parley does not need).
+ */
+export const rootGraphs: readonly string[] = ["model.onnx", "decoder_model_merged.onnx"];
 
 /** The variants `readModelFolder` accepts, for flags and error messages. */
 export const modelVariants = Object.keys(graphVariants);
@@ -74,11 +85,12 @@ async function readOptionalJson(path: string): Promise<Record<string, unknown>> 
   return existsSync(path) ? readJson(path) : {};
 }
 
-/** Finds the graph: `model.onnx` at the root, else the requested (or best) variant in `onnx/`. */
+/** Finds the graph: a root graph (`rootGraphs`), else the requested (or best) variant in `onnx/`. */
 async function findGraph(dir: string, variant: string | undefined): Promise<string> {
-  // A root model.onnx is the plain export: the default, and what fp32 means when onnx/ is absent.
-  if ((variant === undefined || variant === "fp32") && existsSync(join(dir, "model.onnx"))) {
-    return join(dir, "model.onnx");
+  // A root graph is the plain export: the default, and what fp32 means when onnx/ is absent.
+  if (variant === undefined || variant === "fp32") {
+    const root = rootGraphs.find((name) => existsSync(join(dir, name)));
+    if (root !== undefined) return join(dir, root);
   }
   const onnxDir = join(dir, "onnx");
   const present = existsSync(onnxDir) ? new Set(await readdir(onnxDir)) : new Set<string>();

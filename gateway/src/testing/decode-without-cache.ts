@@ -9,6 +9,7 @@ import { Tokenizer } from "@huggingface/tokenizers";
 import * as ort from "onnxruntime-node";
 import { float16Bits, float16Tensor, float16ToFloat32 } from "../engine/worker/float16.js";
 import { argmax } from "../engine/worker/sampler.js";
+import { readModelFolder } from "../models/model-folder.js";
 import type { ModelSource } from "../models/model-source.js";
 
 /**
@@ -26,9 +27,9 @@ export async function decodeWithoutCache(
     await json("tokenizer.json"),
     await json("tokenizer_config.json"),
   );
-  const session = await ort.InferenceSession.create(join(source.dir, "model.onnx"), {
-    intraOpNumThreads: 1,
-  });
+  const { graphPath } = await readModelFolder(source.dir);
+  const session = await ort.InferenceSession.create(graphPath, { intraOpNumThreads: 1 });
+  const has = (name: string) => session.inputNames.includes(name);
   const pasts = session.inputMetadata.filter((m) => m.name.startsWith("past_key_values."));
   const ids = tokenizer.encode(prompt).ids;
   const generated: number[] = [];
@@ -37,12 +38,19 @@ export async function decodeWithoutCache(
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor("int64", BigInt64Array.from(ids, BigInt), [1, n]),
       attention_mask: new ort.Tensor("int64", new BigInt64Array(n).fill(1n), [1, n]),
-      position_ids: new ort.Tensor(
-        "int64",
-        BigInt64Array.from({ length: n }, (_, i) => BigInt(i)),
-        [1, n],
-      ),
     };
+    // Whatever optional inputs the graph has, fed the no-cache way: every position's logits,
+    // a merged decoder's no-past branch.
+    if (has("position_ids")) {
+      const positions = BigInt64Array.from({ length: n }, (_, i) => BigInt(i));
+      feeds.position_ids = new ort.Tensor("int64", positions, [1, n]);
+    }
+    if (has("use_cache_branch")) {
+      feeds.use_cache_branch = new ort.Tensor("bool", Uint8Array.of(0), [1]);
+    }
+    for (const name of ["num_logits_to_keep", "logits_to_keep"]) {
+      if (has(name)) feeds[name] = new ort.Tensor("int64", BigInt64Array.of(BigInt(n)), []);
+    }
     for (const past of pasts) {
       if (!past.isTensor) continue;
       const [, heads, , dim] = past.shape as number[];

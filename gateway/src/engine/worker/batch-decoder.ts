@@ -17,6 +17,7 @@ import {
   ownKvRow,
   takeKvRow,
 } from "./kv-cache.js";
+import type { PrefixCache } from "./prefix-cache.js";
 import type { Sequence } from "./sequence.js";
 
 /** Options for `createBatchDecoder`. */
@@ -25,6 +26,8 @@ export interface BatchDecoderOptions {
   /** Prompt tokens per prefill step. */
   readonly prefillChunkTokens: number;
   readonly post: (message: FromWorker) => void;
+  /** Where finished sequences leave their KV for prompts that start the same way. */
+  readonly prefixCache: PrefixCache;
 }
 
 /** The decode loop of one model. */
@@ -43,7 +46,7 @@ export interface BatchDecoder {
 
 /** Creates the decode loop. */
 export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
-  const { session, post } = options;
+  const { session, post, prefixCache } = options;
   const { layout } = session;
   const sequences = new Map<number, Sequence>();
   /** Sequences whose prompts still need prefill, first come first served. */
@@ -67,6 +70,16 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
   function release(sequence: Sequence): void {
     sequences.delete(sequence.id);
     post({ type: "released", id: sequence.id, completionTokens: sequence.generated.length });
+  }
+
+  /** Offers a leaving sequence's KV (one row, `cachedLength` positions) to the prefix cache. */
+  function keep(sequence: Sequence, kv: KvCache): void {
+    const before = prefixCache.bytes;
+    const entries = prefixCache.entries;
+    prefixCache.store(sequence.cachedTokens(), kv);
+    if (prefixCache.bytes !== before || prefixCache.entries !== entries) {
+      post({ type: "prefix-cache", bytes: prefixCache.bytes, entries: prefixCache.entries });
+    }
   }
 
   function emit(sequence: Sequence, token: number): void {
@@ -102,6 +115,8 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
       // By identity: a cancel during the run may already have taken it out of the queue.
       removeFromPrefillQueue(sequence);
       if (!sequence.done) emit(sequence, sequence.sampler.sample(out.logits[0] as Float32Array));
+      // Finished on its first token: it never joins the batch, so its prompt's KV is kept here.
+      if (sequence.done && prefixCache.enabled) keep(sequence, out.present);
     }
     return count;
   }
@@ -142,6 +157,8 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
       sequence.prefilled = length;
       sequence.cachedLength = length;
       emit(sequence, sequence.sampler.sample(out.logits[r] as Float32Array));
+      // Finished on its first token: it never joins the batch, so its prompt's KV is kept here.
+      if (sequence.done && prefixCache.enabled) keep(sequence, sequence.kv as KvCache);
     });
   }
 
@@ -155,7 +172,8 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
     let width = 0;
     if (!session.supportsChunkedPrefill) return { group, width };
     for (const sequence of prefillQueue) {
-      if (sequence.prefilled !== 0) break;
+      // One that starts from a cached prefix (or a chunk already run) takes the ordinary path.
+      if (sequence.prefilled !== 0 || sequence.kv !== undefined) break;
       const wider = Math.max(width, sequence.promptIds.length);
       if (wider * (group.length + 1) > budget) break;
       group.push(sequence);
@@ -213,6 +231,9 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
         staying.set(sequence, { cache: batchKv, row, length: sequence.cachedLength });
       } else if (!sequence.done) {
         sequence.kv = takeKvRow(layout, batchKv, row, sequence.cachedLength);
+      } else if (prefixCache.enabled && sequence.cachedLength > 0) {
+        // Finished or cancelled: what it computed is still valid KV for its tokens.
+        keep(sequence, takeKvRow(layout, batchKv, row, sequence.cachedLength));
       }
     });
     batchKv = gatherKvRows(
@@ -296,7 +317,12 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
         try {
           await prefillTurn();
           regroup();
-          if (rows.length > 0) await decodeStep();
+          if (rows.length > 0) {
+            await decodeStep();
+            // At once, not after the next wake-up: finished rows leave their KV to the prefix
+            // cache before the next request (often the same chat's next turn) is looked up.
+            regroup();
+          }
           const idle =
             prefillQueue.length === 0 && ![...sequences.values()].some((s) => s.decodable);
           if (idle && !stopped) {

@@ -4,6 +4,8 @@
  * runs one step: a prefill chunk or a decode step, for one sequence or a batch.
  */
 import * as ort from "onnxruntime-node";
+import type { Device } from "../devices.js";
+import { deviceFailure, executionProvidersFor } from "./execution-provider.js";
 import { float16Bits, float16Tensor, float16ToFloat32 } from "./float16.js";
 import type { KvArray, KvCache, KvLayout } from "./kv-cache.js";
 
@@ -47,11 +49,29 @@ export interface DecoderSessionOptions {
   readonly graphPath: string;
   /** ORT intra-op threads; set explicitly because the default takes every core. */
   readonly intraOpThreads: number;
+  /** The execution provider (`--device`); checked before the session is made. */
+  readonly device: Device;
   /** config.json, for KV shapes the graph leaves symbolic. */
   readonly config: Readonly<Record<string, unknown>>;
 }
 
 const pastPattern = /^past_key_values\.(\d+)\.(key|value)$/;
+
+/**
+ * The inputs besides `past_key_values.*` that the engine knows how to feed. Any other input
+ * (an encoder's hidden states, `token_type_ids`, pixel values…) means a graph this engine
+ * cannot run correctly, so loading refuses it by name instead of guessing a value.
+ */
+const knownInputs = [
+  "input_ids",
+  "attention_mask",
+  "position_ids",
+  "use_cache_branch",
+  "num_logits_to_keep",
+  "logits_to_keep",
+] as const;
+const requiredInputs = ["input_ids", "attention_mask"] as const;
+const logitsToKeepInputs = ["num_logits_to_keep", "logits_to_keep"] as const;
 
 function numericDim(dim: unknown): number | undefined {
   return typeof dim === "number" && dim > 0 ? dim : undefined;
@@ -78,7 +98,9 @@ function kvData(tensor: ort.Tensor): KvArray {
 export async function createDecoderSession(
   options: DecoderSessionOptions,
 ): Promise<DecoderSession> {
+  const executionProviders = executionProvidersFor(options.device);
   const session = await ort.InferenceSession.create(options.graphPath, {
+    executionProviders,
     intraOpNumThreads: options.intraOpThreads,
     interOpNumThreads: 1,
     executionMode: "sequential",
@@ -86,12 +108,24 @@ export async function createDecoderSession(
     // Pool threads that spin between operators hold their cores while they wait, which on a
     // machine with no core to spare takes them from the main thread and from each other.
     extra: { session: { intra_op: { allow_spinning: "0" } } },
+  }).catch((cause: unknown) => {
+    throw deviceFailure(options.device, cause);
   });
   const inputs = new Map(session.inputMetadata.map((m) => [m.name, m]));
-  for (const required of ["input_ids", "attention_mask"]) {
-    if (!inputs.has(required)) {
-      throw new Error(`${options.graphPath} has no ${required} input`);
-    }
+  const missing = requiredInputs.filter((name) => !inputs.has(name));
+  if (missing.length > 0) {
+    await session.release();
+    throw new Error(`${options.graphPath} has no ${missing.join(", ")} input`);
+  }
+  const unknown = session.inputNames.filter(
+    (name) => !pastPattern.test(name) && !(knownInputs as readonly string[]).includes(name),
+  );
+  if (unknown.length > 0) {
+    await session.release();
+    throw new Error(
+      `${options.graphPath} has inputs a decoder-only export does not have: ${unknown.join(", ")} ` +
+        `(supported: ${knownInputs.join(", ")}, past_key_values.*)`,
+    );
   }
   const pastNames = session.inputNames
     .filter((name) => pastPattern.test(name))
@@ -139,6 +173,12 @@ export async function createDecoderSession(
     0;
   const layout: KvLayout = { tensors: pastNames.length, kvHeads, headDim, dtype };
   const hasPositionIds = inputs.has("position_ids");
+  const hasUseCacheBranch = inputs.has("use_cache_branch");
+  const logitsToKeep = logitsToKeepInputs.find((name) => inputs.has(name));
+  const logitsToKeepMeta = logitsToKeep === undefined ? undefined : inputs.get(logitsToKeep);
+  // A scalar in transformers' exports; some declare it [1].
+  const logitsToKeepDims =
+    logitsToKeepMeta?.isTensor && logitsToKeepMeta.shape.length === 1 ? [1] : [];
 
   async function run(
     step: StepInput,
@@ -152,6 +192,14 @@ export async function createDecoderSession(
     if (hasPositionIds) {
       feeds.position_ids = new ort.Tensor("int64", step.positionIds, [batch, tokens]);
     }
+    if (hasUseCacheBranch) {
+      // Optimum's merged graphs: the with-past branch once there is a past, the other before.
+      feeds.use_cache_branch = new ort.Tensor("bool", Uint8Array.of(past.length > 0 ? 1 : 0), [1]);
+    }
+    if (logitsToKeep !== undefined) {
+      // Only the last position's logits are sampled, so only they are computed.
+      feeds[logitsToKeep] = new ort.Tensor("int64", BigInt64Array.of(1n), logitsToKeepDims);
+    }
     pastNames.forEach((name, i) => {
       feeds[name] = kvTensor(past.data[i] as KvArray, [batch, kvHeads, past.length, headDim]);
     });
@@ -160,9 +208,11 @@ export async function createDecoderSession(
       : session.run(feeds, runOptions));
     const logits = out.logits as ort.Tensor;
     const vocab = logits.dims[2] as number;
+    // `tokens` positions per row, or fewer when the graph kept only the last ones.
+    const positions = logits.dims[1] as number;
     const rows: Float32Array[] = [];
     for (let b = 0; b < batch; b++) {
-      const offset = (b * tokens + tokens - 1) * vocab;
+      const offset = (b * positions + positions - 1) * vocab;
       rows.push(
         logits.type === "float16"
           ? float16ToFloat32(float16Bits(logits.data), offset, vocab)

@@ -12,6 +12,7 @@ import type { FromWorker, ToWorker, WorkerConfig, WorkerGeneration } from "../wo
 import { createBatchDecoder } from "./batch-decoder.js";
 import { createDecoderSession } from "./decoder-session.js";
 import { createOutbox } from "./outbox.js";
+import { createPrefixCache } from "./prefix-cache.js";
 import { createPromptEncoder } from "./prompt-encoder.js";
 import { createSampler } from "./sampler.js";
 import { Sequence } from "./sequence.js";
@@ -39,12 +40,20 @@ async function start(): Promise<void> {
   const session = await createDecoderSession({
     graphPath: folder.graphPath,
     intraOpThreads: config.intraOpThreads,
+    device: config.device,
     config: folder.config,
   });
+  // A reused prefix leaves the rest of the prompt to prefill on a non-empty past, which graphs
+  // without chunked prefill cannot do.
+  const prefixCache = createPrefixCache(
+    session.layout,
+    session.supportsChunkedPrefill ? config.prefixCacheBytes : 0,
+  );
   const decoder = createBatchDecoder({
     session,
     prefillChunkTokens: config.prefillChunkTokens,
     post,
+    prefixCache,
   });
   const eosTokenIds = new Set(folder.eosTokenIds);
 
@@ -83,7 +92,14 @@ async function start(): Promise<void> {
       case "generate": {
         try {
           const sequence = sequenceFor(message.id, message.generation);
-          post({ type: "started", id: message.id, promptTokens: sequence.promptIds.length });
+          const hit = prefixCache.lookup(sequence.promptIds);
+          if (hit !== undefined) sequence.resumeFrom(hit);
+          post({
+            type: "started",
+            id: message.id,
+            promptTokens: sequence.promptIds.length,
+            cachedTokens: hit?.tokens ?? 0,
+          });
           decoder.add(sequence);
         } catch (cause) {
           const error =

@@ -22,7 +22,7 @@ const afterStep = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 test("a step's messages leave together once its synchronous work ends", async () => {
   const { outbox, sent } = recorder(0);
-  outbox.post({ type: "started", id: 1, promptTokens: 3 });
+  outbox.post({ type: "started", id: 1, promptTokens: 3, cachedTokens: 0 });
   outbox.post(text(1, 10));
   outbox.post(text(2, 20));
   assert.equal(sent.length, 0, "nothing leaves while the step still runs");

@@ -6,6 +6,7 @@ import type { FinishReason } from "../engine.js";
 import type { FromWorker } from "../worker-protocol.js";
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
 import type { KvCache } from "./kv-cache.js";
+import type { PrefixHit } from "./prefix-cache.js";
 import type { Sampler } from "./sampler.js";
 import { StopMatcher } from "./stop-matcher.js";
 
@@ -55,6 +56,18 @@ export class Sequence {
     this.credits = options.credits;
     this.detokenizer = new IncrementalDetokenizer(options.decode);
     this.stopMatcher = new StopMatcher(options.stop);
+  }
+
+  /** Starts from a cached prefix: its first `hit.tokens` prompt tokens need no prefill. */
+  resumeFrom(hit: PrefixHit): void {
+    this.kv = hit.kv;
+    this.prefilled = hit.tokens;
+    this.cachedLength = hit.tokens;
+  }
+
+  /** The tokens whose KV the cache holds: the prompt, then every generated token fed back. */
+  cachedTokens(): number[] {
+    return [...this.promptIds, ...this.generated].slice(0, this.cachedLength);
   }
 
   /** Whether the sequence is ready for a decode step. */

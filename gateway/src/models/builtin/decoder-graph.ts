@@ -174,10 +174,53 @@ function attentionBias(g: GraphBuilder, inputIds: string, attentionMask: string)
   return g.node("Where", [allowed, g.float32(0), g.float32(MASKED_SCORE)], "mask/bias");
 }
 
+/**
+ * Positions computed from the mask, for graphs without a `position_ids` input: the count of
+ * real tokens before each one (padding gets 1), as transformers derives them; the new tokens'
+ * are the last `sequence_length` columns.
+ */
+function positionsFromMask(g: GraphBuilder, inputIds: string, attentionMask: string): string {
+  const counted = g.node("CumSum", [attentionMask, g.int64(1)], "positions/cumsum");
+  const positions = g.node("Sub", [counted, g.int64(1)], "positions/all");
+  const padding = g.node("Equal", [attentionMask, g.int64(0)], "positions/padding");
+  const filled = g.node("Where", [padding, g.int64(1), positions], "positions/filled");
+  const seqLen = g.node(
+    "Gather",
+    [g.node("Shape", [inputIds], "positions/ids_shape"), g.int64(1)],
+    "positions/seq_len",
+  );
+  const start = g.node(
+    "Unsqueeze",
+    [g.node("Neg", [seqLen], "positions/neg_seq_len"), g.int64([0])],
+    "positions/start",
+  );
+  return g.node(
+    "Slice",
+    [filled, start, g.int64([Number.MAX_SAFE_INTEGER]), g.int64([1])],
+    "positions/new",
+  );
+}
+
+/**
+ * A merged decoder's past: all of it when `use_cache_branch` is true, none when false (Optimum
+ * merges a no-past and a with-past graph under an If; slicing to zero length is the same contract).
+ */
+function pastOf(g: GraphBuilder, past: string, useCache: string, name: string): string {
+  const pastLen = g.node(
+    "Gather",
+    [g.node("Shape", [past], `${name}/shape`), g.int64(2)],
+    `${name}/length`,
+  );
+  const keep = g.node("Mul", [useCache, pastLen], `${name}/kept_length`); // [1]
+  return g.node("Slice", [past, g.int64([0]), keep, g.int64([2])], `${name}/used`);
+}
+
 interface LayerContext {
   readonly d: DecoderModelDimensions;
   readonly rotary: ReturnType<typeof rotaryTables>;
   readonly bias: string;
+  /** int64 [1]: 1 to use the past, 0 to ignore it (merged decoders); absent: always use it. */
+  readonly useCache: string | undefined;
 }
 
 /** Self-attention of layer `i` with past keys/values; declares that layer's cache IO. */
@@ -185,14 +228,20 @@ function attention(
   g: GraphBuilder,
   x: string,
   i: number,
-  { d, rotary, bias }: LayerContext,
+  { d, rotary, bias, useCache }: LayerContext,
 ): string {
   const p = `model.layers.${i}.self_attn`;
   const group = d.heads / d.kvHeads;
   const pastShape = [BATCH, d.kvHeads, PAST, d.headDim];
   const kvType = activationType(d);
-  const pastKey = g.input(`past_key_values.${i}.key`, kvType, pastShape);
-  const pastValue = g.input(`past_key_values.${i}.value`, kvType, pastShape);
+  const pastKeyInput = g.input(`past_key_values.${i}.key`, kvType, pastShape);
+  const pastValueInput = g.input(`past_key_values.${i}.value`, kvType, pastShape);
+  const pastKey =
+    useCache === undefined ? pastKeyInput : pastOf(g, pastKeyInput, useCache, `${p}/past_key`);
+  const pastValue =
+    useCache === undefined
+      ? pastValueInput
+      : pastOf(g, pastValueInput, useCache, `${p}/past_value`);
 
   const q = linear(g, x, `${p}.q_proj`, d.hiddenSize, d.heads * d.headDim, d);
   const qHeads = g.node(
@@ -256,8 +305,26 @@ export function buildDecoderGraph(d: DecoderModelDimensions): GraphSpec {
   const g = createGraphBuilder();
   const inputIds = g.input("input_ids", DataType.INT64, [BATCH, SEQ]);
   const attentionMask = g.input("attention_mask", DataType.INT64, [BATCH, TOTAL]);
-  const positionIds = g.input("position_ids", DataType.INT64, [BATCH, SEQ]);
-  g.output("logits", activationType(d), [BATCH, SEQ, d.vocabSize]);
+  const { signature } = d;
+  const positionIds = signature.positionIds
+    ? g.input("position_ids", DataType.INT64, [BATCH, SEQ])
+    : positionsFromMask(g, inputIds, attentionMask);
+  const useCache = signature.useCacheBranch
+    ? g.node("Cast", [g.input("use_cache_branch", DataType.BOOL, [1])], "use_cache_branch/int", {
+        to: DataType.INT64,
+      })
+    : undefined;
+  const logitsToKeep =
+    signature.logitsToKeep === undefined
+      ? undefined
+      : g.input(signature.logitsToKeep, DataType.INT64, []);
+  // Declared and unused: a graph input stays in the signature, which is all a refusal test needs.
+  for (const name of signature.extraInputs) g.input(name, DataType.INT64, [BATCH, SEQ]);
+  g.output("logits", activationType(d), [
+    BATCH,
+    logitsToKeep === undefined ? SEQ : "logits_kept",
+    d.vocabSize,
+  ]);
 
   // Embeddings have unit variance (uniform in ±√3), so the residual stream starts at unit scale.
   const embeddings = g.weight(
@@ -271,6 +338,7 @@ export function buildDecoderGraph(d: DecoderModelDimensions): GraphSpec {
     d,
     rotary: rotaryTables(g, positionIds, d),
     bias: attentionBias(g, inputIds, attentionMask),
+    useCache,
   };
   for (let i = 0; i < d.layers; i++) {
     const p = `model.layers.${i}`;
@@ -280,6 +348,23 @@ export function buildDecoderGraph(d: DecoderModelDimensions): GraphSpec {
     hidden = g.node("Add", [hidden, transformed], `${p}/mlp_residual`);
   }
   const normed = rmsNorm(g, hidden, "model.norm", d);
-  project(g, normed, "lm_head.weight", d.hiddenSize, d.vocabSize, "logits", d);
+  const kept =
+    logitsToKeep === undefined
+      ? normed
+      : g.node(
+          "Slice",
+          [
+            normed,
+            g.node(
+              "Unsqueeze",
+              [g.node("Neg", [logitsToKeep], "logits_to_keep/neg"), g.int64([0])],
+              "logits_to_keep/start",
+            ),
+            g.int64([Number.MAX_SAFE_INTEGER]),
+            g.int64([1]),
+          ],
+          "logits_to_keep/hidden",
+        );
+  project(g, kept, "lm_head.weight", d.hiddenSize, d.vocabSize, "logits", d);
   return g.build("parley_llama_decoder");
 }

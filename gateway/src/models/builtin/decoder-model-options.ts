@@ -45,6 +45,24 @@ export interface DecoderModelOptions {
    * no zero-point input, as onnx-community's q4f16 exports have.
    */
   readonly zeroPoints?: boolean;
+  /** Which inputs the graph declares, to look like another exporter's graph. */
+  readonly signature?: DecoderSignature;
+}
+
+/**
+ * The input signature of a decoder graph. The default is Optimum's and onnx-community's
+ * current exports (`input_ids`, `attention_mask`, `position_ids`, `past_key_values.*`); the
+ * other shapes are the ones real exports have, so the engine can be tested on each.
+ */
+export interface DecoderSignature {
+  /** Declare `position_ids`; without it the graph derives positions from the mask, as older exports do. Default true. */
+  readonly positionIds?: boolean;
+  /** Optimum's merged decoders' `use_cache_branch` (bool [1]): false ignores the past. Default false. */
+  readonly useCacheBranch?: boolean;
+  /** A scalar int64 input limiting logits to the last N positions, by either name transformers used. */
+  readonly logitsToKeep?: "num_logits_to_keep" | "logits_to_keep";
+  /** Further int64 [batch, sequence] inputs, which the engine does not feed (to test refusal). */
+  readonly extraInputs?: readonly string[];
 }
 
 /** Every dimension, resolved and checked. */
@@ -63,6 +81,12 @@ export interface DecoderModelDimensions {
   readonly externalData: boolean;
   readonly precision: ModelPrecision;
   readonly zeroPoints: boolean;
+  readonly signature: {
+    readonly positionIds: boolean;
+    readonly useCacheBranch: boolean;
+    readonly logitsToKeep: DecoderSignature["logitsToKeep"];
+    readonly extraInputs: readonly string[];
+  };
 }
 
 /** The built-in model's size: a decode step takes well under a millisecond on one core. */
@@ -91,7 +115,7 @@ function positiveInteger(name: string, value: number): number {
 
 /** Parameter count of a model with these dimensions. */
 export function parameterCount(
-  d: Omit<DecoderModelDimensions, "externalData" | "precision" | "zeroPoints">,
+  d: Omit<DecoderModelDimensions, "externalData" | "precision" | "zeroPoints" | "signature">,
 ): number {
   const attention = d.hiddenSize * d.headDim * (2 * d.heads + 2 * d.kvHeads);
   const mlp = 3 * d.hiddenSize * d.intermediateSize;
@@ -170,5 +194,11 @@ export function resolveDecoderModelOptions(
       parameterCount(dimensions) * parameterBytes[precision] > EXTERNAL_DATA_THRESHOLD_BYTES,
     precision,
     zeroPoints,
+    signature: {
+      positionIds: options.signature?.positionIds ?? true,
+      useCacheBranch: options.signature?.useCacheBranch ?? false,
+      logitsToKeep: options.signature?.logitsToKeep ?? undefined,
+      extraInputs: options.signature?.extraInputs ?? [],
+    },
   };
 }

@@ -4,7 +4,7 @@
  * model costs one download, not ten. Used on the hub's file list and on a cached snapshot alike.
  */
 import { posix } from "node:path";
-import { graphVariants } from "../model-folder.js";
+import { graphVariants, rootGraphs } from "../model-folder.js";
 import { HubModelError } from "./hub-model-error.js";
 
 /** Files a model folder cannot do without (see models/model-folder.ts). */
@@ -39,10 +39,10 @@ export function checkVariant(variant: string): void {
   }
 }
 
-/** Candidate graph paths of a variant: fp32 may also sit at the repo root as `model.onnx`. */
+/** Candidate graph paths of a variant: fp32 may also sit at the repo root (`rootGraphs`). */
 function graphCandidates(variant: string, names: readonly string[]): string[] {
   const inOnnxDir = names.map((name) => `onnx/${name}`);
-  return variant === "fp32" ? ["model.onnx", ...inOnnxDir] : inOnnxDir;
+  return variant === "fp32" ? [...rootGraphs, ...inOnnxDir] : inOnnxDir;
 }
 
 function escapeRegExp(text: string): string {
