@@ -36,8 +36,11 @@ module.exports = {
     {
       name: "only-the-engine-runs-onnxruntime",
       severity: "error",
-      comment: "Only engine/ imports onnxruntime-node (tests may, to check it).",
-      from: { path: "^gateway/src/", pathNot: ["^gateway/src/engine/", "\\.test\\.ts$"] },
+      comment: "Only engine/ imports onnxruntime-node (tests and test helpers may, to check it).",
+      from: {
+        path: "^gateway/src/",
+        pathNot: ["^gateway/src/engine/", "\\.test\\.ts$", "^gateway/src/testing/"],
+      },
       to: { path: "onnxruntime-node" },
     },
     {
@@ -63,6 +66,25 @@ module.exports = {
       to: { path: "^bench/" },
     },
     {
+      name: "product-never-runs-the-model-builder",
+      severity: "error",
+      comment:
+        "The model builder is a build tool: the gateway's build runs it, tests and the bench use it; the product never imports it.",
+      from: {
+        path: "^gateway/src/",
+        pathNot: ["\\.test\\.ts$", "^gateway/src/testing/"],
+      },
+      to: { path: ["^model-builder/", "@parley/model-builder"] },
+    },
+    {
+      name: "model-builder-stands-alone",
+      severity: "error",
+      comment:
+        "The model builder writes files; it imports nothing of the gateway or the web client.",
+      from: { path: "^model-builder/" },
+      to: { path: ["^gateway/", "^web-client/", "@parley/gateway"] },
+    },
+    {
       name: "web-client-never-imports-the-gateway",
       severity: "error",
       from: { path: "^web-client/" },
@@ -70,8 +92,9 @@ module.exports = {
     },
   ],
   options: {
-    doNotFollow: { path: "node_modules" },
-    exclude: { path: ["/dist/", "^gen/src/"] },
+    // The builder is seen as a dependency (for the rules above) but not cruised through its dist/.
+    doNotFollow: { path: ["node_modules", "^model-builder/dist/"] },
+    exclude: { path: ["^(gen|gateway|web-client)/dist/", "^gen/src/"] },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: "gateway/tsconfig.json" },
     enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "types"] },

@@ -4,13 +4,16 @@
  * lengths) equals each one decoded alone, token for token.
  */
 import assert from "node:assert/strict";
+import { rm } from "node:fs/promises";
 import { test } from "node:test";
 import type { ModelSource } from "../models/model-source.js";
 import {
   builtinSource,
   collect,
+  generatedSource,
   greedy,
   metricValue,
+  randomTinyModel,
   sharedModelSkip,
   sharedSource,
   startTestEngine,
@@ -59,6 +62,16 @@ async function checkBatching(source: ModelSource): Promise<void> {
 
 test("batched greedy output equals unbatched output on the built-in model", async () => {
   await checkBatching(builtinSource());
+});
+
+test("batched greedy output equals unbatched output on the built-in size with random weights", async () => {
+  // The built-in model's attention output is zero (a bigram model); this one attends.
+  const random = await generatedSource("random-tiny", randomTinyModel);
+  try {
+    await checkBatching(random);
+  } finally {
+    await rm(random.dir, { recursive: true, force: true });
+  }
 });
 
 test("batched greedy output equals unbatched output on the third-party tiny-random-llama", {

@@ -108,6 +108,17 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const byId = new Map(runners.map((r) => [r.description.id, r]));
   const fallback = runners[0] as ModelRunner;
 
+  function runnerFor(model: string): ModelRunner {
+    const runner = model === "" ? fallback : byId.get(model);
+    if (runner === undefined) {
+      throw new EngineError(
+        "not_found",
+        `model "${model}" is not loaded; loaded models: ${[...byId.keys()].join(", ")}`,
+      );
+    }
+    return runner;
+  }
+
   return {
     models: () => runners.map((r) => r.description),
     readyModels: () => runners.filter((r) => r.ready).map((r) => r.description.id),
@@ -118,14 +129,13 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       };
     },
     generate(request, signal) {
-      const runner = request.model === "" ? fallback : byId.get(request.model);
-      if (runner === undefined) {
-        throw new EngineError(
-          "not_found",
-          `model "${request.model}" is not loaded; loaded models: ${[...byId.keys()].join(", ")}`,
-        );
-      }
-      return runner.submit(request, signal);
+      return runnerFor(request.model).submit(request, signal);
+    },
+    async tokenize(request, signal) {
+      return runnerFor(request.model).tokenize(request, signal);
+    },
+    async detokenize(request, signal) {
+      return runnerFor(request.model).detokenize(request, signal);
     },
     async close(graceMs = 0) {
       await Promise.all(runners.map((r) => r.close(graceMs)));

@@ -14,7 +14,11 @@ export type PromptInput =
   | { readonly kind: "text"; readonly text: string }
   | { readonly kind: "messages"; readonly messages: readonly ChatTurn[] };
 
-/** Sampling settings; an absent field takes the model's generation_config.json default. */
+/**
+ * Sampling settings. An absent temperature, top-p or top-k takes the model's
+ * generation_config.json default; absent penalties and min-p are off (the proto says what each
+ * means and whose definition it follows).
+ */
 export interface SamplingSettings {
   /** 0 is greedy. */
   readonly temperature?: number | undefined;
@@ -23,6 +27,14 @@ export interface SamplingSettings {
   readonly topK?: number | undefined;
   /** Absent: a random seed. */
   readonly seed?: bigint | undefined;
+  /** OpenAI's and vLLM's presence penalty, in [-2, 2]; absent: 0 (off). */
+  readonly presencePenalty?: number | undefined;
+  /** OpenAI's and vLLM's frequency penalty, in [-2, 2]; absent: 0 (off). */
+  readonly frequencyPenalty?: number | undefined;
+  /** transformers' and vLLM's repetition penalty, above 0; absent: 1 (off). */
+  readonly repetitionPenalty?: number | undefined;
+  /** transformers' and vLLM's min-p, in [0, 1]; absent: 0 (off). */
+  readonly minP?: number | undefined;
 }
 
 /** One generation, already validated for shape by the service. */
@@ -35,6 +47,27 @@ export interface GenerationRequest {
   readonly sampling: SamplingSettings;
   /** Generation stops before the first of these strings appears in the text. */
   readonly stop: readonly string[];
+  /** Generation stops at these ids as at end-of-sequence (reason `stop`, no text for them). */
+  readonly stopTokenIds?: readonly number[] | undefined;
+  /**
+   * How many alternatives to report with each token's log probability; absent: no log
+   * probabilities at all.
+   */
+  readonly topLogprobs?: number | undefined;
+}
+
+/** A token and its log probability in the distribution it was drawn from. */
+export interface TokenAlternative {
+  readonly tokenId: number;
+  /** The token's text decoded on its own, special tokens included. */
+  readonly token: string;
+  /** Natural log; -Infinity never appears (such alternatives are left out). */
+  readonly logprob: number;
+}
+
+/** A generated token's log probability and its likeliest alternatives, most likely first. */
+export interface TokenLogprob extends TokenAlternative {
+  readonly top: readonly TokenAlternative[];
 }
 
 /** Why a generation ended normally. */
@@ -54,6 +87,8 @@ export type GenerationEvent =
       readonly text: string;
       /** The token ids decoded in this step. */
       readonly tokenIds: readonly number[];
+      /** With `topLogprobs`: one entry per id in `tokenIds`. */
+      readonly logprobs?: readonly TokenLogprob[] | undefined;
     }
   | {
       readonly type: "finished";
@@ -62,6 +97,8 @@ export type GenerationEvent =
       readonly text: string;
       /** The token ids decoded in the last step (including an end-of-sequence token). */
       readonly tokenIds: readonly number[];
+      /** With `topLogprobs`: one entry per id in `tokenIds`. */
+      readonly logprobs?: readonly TokenLogprob[] | undefined;
       readonly usage: Usage;
     };
 
@@ -74,6 +111,36 @@ export interface ModelDescription {
   readonly description: string;
   readonly vocabSize: number;
   readonly dtype: string;
+}
+
+/** Text or a conversation to turn into token ids with a model's tokenizer. */
+export interface TokenizationRequest {
+  /** A model id from `Engine.models()`; "" selects the default model. */
+  readonly model: string;
+  readonly input: PromptInput;
+  /** Absent: what generation does (special tokens for text, none for rendered messages). */
+  readonly addSpecialTokens?: boolean | undefined;
+}
+
+/** The ids of a tokenization, and each id's vocabulary entry. */
+export interface Tokenization {
+  readonly model: string;
+  readonly tokenIds: readonly number[];
+  readonly tokens: readonly string[];
+}
+
+/** Token ids to turn back into text. */
+export interface DetokenizationRequest {
+  /** A model id from `Engine.models()`; "" selects the default model. */
+  readonly model: string;
+  readonly tokenIds: readonly number[];
+  readonly skipSpecialTokens: boolean;
+}
+
+/** The text of some token ids. */
+export interface Detokenization {
+  readonly model: string;
+  readonly text: string;
 }
 
 /** A started generation: its model is resolved and it holds a place in that model's queue. */
@@ -104,6 +171,14 @@ export interface Engine {
    * `EngineError` `cancelled` (or `deadline_exceeded` when the signal's reason says so).
    */
   generate(request: GenerationRequest, signal: AbortSignal): Generation;
+  /**
+   * Tokenizes in the model's worker, exactly as `generate` encodes its prompt. Fails with
+   * `not_found`, `unavailable` as `generate` does, `invalid_argument` for messages the chat
+   * template rejects, and `cancelled` / `deadline_exceeded` when `signal` aborts first.
+   */
+  tokenize(request: TokenizationRequest, signal: AbortSignal): Promise<Tokenization>;
+  /** Decodes ids in the model's worker; ids outside the vocabulary are `invalid_argument`. */
+  detokenize(request: DetokenizationRequest, signal: AbortSignal): Promise<Detokenization>;
   /** Stops admitting, lets generations in flight finish until `graceMs`, then stops the workers. */
   close(graceMs?: number): Promise<void>;
 }

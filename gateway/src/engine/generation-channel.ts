@@ -56,6 +56,10 @@ export class GenerationChannel implements Generation {
         ...next,
         text: merged.text + next.text,
         tokenIds: [...merged.tokenIds, ...next.tokenIds],
+        logprobs:
+          merged.logprobs === undefined || next.logprobs === undefined
+            ? undefined
+            : [...merged.logprobs, ...next.logprobs],
       };
     }
     if (texts > 0) this.hooks.onConsumed(texts);

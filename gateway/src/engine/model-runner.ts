@@ -10,10 +10,19 @@ import type { Logger } from "pino";
 import type { ModelSource } from "../models/model-source.js";
 import { AdmissionQueue, batchSizeFor } from "./admission-queue.js";
 import type { Device } from "./devices.js";
-import type { Generation, GenerationRequest, ModelDescription } from "./engine.js";
+import type {
+  Detokenization,
+  DetokenizationRequest,
+  Generation,
+  GenerationRequest,
+  ModelDescription,
+  Tokenization,
+  TokenizationRequest,
+} from "./engine.js";
 import { EngineError } from "./engine-error.js";
 import type { EngineMetrics } from "./engine-metrics.js";
 import { GenerationChannel } from "./generation-channel.js";
+import { WorkerCalls } from "./worker-calls.js";
 import { createWorkerInbox } from "./worker-inbox.js";
 import type { FromWorker, FromWorkerBatch, ToWorker, WorkerConfig } from "./worker-protocol.js";
 import { startWorkerSupervisor } from "./worker-supervisor.js";
@@ -51,6 +60,9 @@ export interface ModelRunner {
   /** Whether the model takes generations: false from its worker's death until a new one serves. */
   readonly ready: boolean;
   submit(request: GenerationRequest, signal: AbortSignal): Generation;
+  /** Tokenizes in the worker, beside the generations (not through their queue: it is short). */
+  tokenize(request: TokenizationRequest, signal: AbortSignal): Promise<Tokenization>;
+  detokenize(request: DetokenizationRequest, signal: AbortSignal): Promise<Detokenization>;
   /** Refuses new work, waits up to `graceMs` for the rest, then cancels it and stops the worker. */
   close(graceMs: number): Promise<void>;
 }
@@ -105,6 +117,7 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
     prefixCacheBytes: options.prefixCacheBytes,
   };
   const tracked = new Map<number, Tracked>();
+  const calls = new WorkerCalls();
   const creditChunk = Math.max(1, Math.floor(options.creditWindow / 2));
   let nextId = 1;
   let closing = false;
@@ -123,6 +136,8 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
         maxTokens: request.maxTokens,
         sampling: request.sampling,
         stop: request.stop,
+        stopTokenIds: request.stopTokenIds,
+        topLogprobs: request.topLogprobs,
         credits: options.creditWindow,
       },
     });
@@ -168,6 +183,7 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
       metrics.prefixCacheBytes.set(labels, message.bytes);
       return;
     }
+    if (calls.settle(message)) return;
     const entry = tracked.get(message.id);
     if (entry === undefined) return;
     switch (message.type) {
@@ -178,7 +194,12 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
       case "text":
         if (entry.cancelled) break;
         countTokens(entry, message.tokenIds.length);
-        entry.channel.push({ type: "text", text: message.text, tokenIds: message.tokenIds });
+        entry.channel.push({
+          type: "text",
+          text: message.text,
+          tokenIds: message.tokenIds,
+          logprobs: message.logprobs,
+        });
         if (--entry.workerCredits === 0) queue.starve(entry);
         break;
       case "finished":
@@ -188,6 +209,7 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
           finishReason: message.finishReason,
           text: message.text,
           tokenIds: message.tokenIds,
+          logprobs: message.logprobs,
           usage: message.usage,
         });
         settle(entry, entry.cancelled ? entry.stopReason : message.finishReason);
@@ -198,6 +220,9 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
         break;
       case "released":
         settle(entry, entry.stopReason);
+        break;
+      case "tokenized":
+      case "detokenized":
         break;
     }
   }
@@ -225,6 +250,7 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
       entry.channel.fail(error);
       forget(entry, entry.cancelled ? entry.stopReason : "error");
     }
+    calls.failAll(error);
     queue.clear();
     drained?.();
   }
@@ -298,20 +324,37 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
     dtype: facts.dtype,
   };
 
+  /** Throws what refuses any work now: shutting down, a restarting worker, an aborted caller. */
+  function checkAvailable(signal: AbortSignal): void {
+    if (closing) throw new EngineError("unavailable", "the gateway is shutting down");
+    if (!supervisor.serving) {
+      throw new EngineError(
+        "unavailable",
+        `model ${source.id} is restarting after its worker stopped: retry shortly`,
+      );
+    }
+    if (signal.aborted) throw abortError(signal.reason);
+  }
+
+  /** Throws invalid_argument for the first id outside the model's vocabulary. */
+  function checkTokenIds(field: string, ids: readonly number[] | undefined): void {
+    const outside = ids?.findIndex((id) => id >= facts.vocabSize) ?? -1;
+    if (outside >= 0) {
+      throw new EngineError(
+        "invalid_argument",
+        `${field}[${outside}] is ${ids?.[outside]}, outside model ${source.id}'s vocabulary of ${facts.vocabSize} tokens`,
+      );
+    }
+  }
+
   return {
     description,
     get ready() {
       return supervisor.serving;
     },
     submit(request, signal) {
-      if (closing) throw new EngineError("unavailable", "the gateway is shutting down");
-      if (!supervisor.serving) {
-        throw new EngineError(
-          "unavailable",
-          `model ${source.id} is restarting after its worker stopped: retry shortly`,
-        );
-      }
-      if (signal.aborted) throw abortError(signal.reason);
+      checkAvailable(signal);
+      checkTokenIds("stop_token_ids", request.stopTokenIds);
       const id = nextId++;
       const onAbort = () => cancel(entry, abortError(signal.reason), "cancelled");
       const entry: Tracked = {
@@ -347,6 +390,33 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
       tracked.set(id, entry);
       return entry.channel;
     },
+    async tokenize(request, signal) {
+      checkAvailable(signal);
+      const id = nextId++;
+      const answer = await calls.call(id, "tokenized", signal, abortError, () =>
+        send({
+          type: "tokenize",
+          id,
+          input: request.input,
+          addSpecialTokens: request.addSpecialTokens,
+        }),
+      );
+      return { model: source.id, ...answer };
+    },
+    async detokenize(request, signal) {
+      checkAvailable(signal);
+      checkTokenIds("token_ids", request.tokenIds);
+      const id = nextId++;
+      const answer = await calls.call(id, "detokenized", signal, abortError, () =>
+        send({
+          type: "detokenize",
+          id,
+          tokenIds: request.tokenIds,
+          skipSpecialTokens: request.skipSpecialTokens,
+        }),
+      );
+      return { model: source.id, ...answer };
+    },
     async close(graceMs) {
       closing = true;
       if (tracked.size > 0) {
@@ -368,6 +438,7 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
         );
       }
       await supervisor.stop();
+      calls.failAll(new EngineError("unavailable", "the gateway shut down before this finished"));
     },
   };
 }

@@ -4,7 +4,7 @@
  */
 
 import type { Device } from "./devices.js";
-import type { FinishReason, PromptInput, SamplingSettings, Usage } from "./engine.js";
+import type { FinishReason, PromptInput, SamplingSettings, TokenLogprob, Usage } from "./engine.js";
 import type { EngineErrorCode } from "./engine-error.js";
 
 /** What a worker is started with (`workerData`). */
@@ -28,6 +28,9 @@ export interface WorkerGeneration {
   readonly maxTokens: number | undefined;
   readonly sampling: SamplingSettings;
   readonly stop: readonly string[];
+  readonly stopTokenIds: readonly number[] | undefined;
+  /** Alternatives per token's log probability; undefined: no log probabilities. */
+  readonly topLogprobs: number | undefined;
   /** How many text events the worker may send before it must wait for more credit. */
   readonly credits: number;
 }
@@ -39,6 +42,20 @@ export type ToWorker =
   | { readonly type: "cancel"; readonly id: number }
   /** The consumer of `id` took `count` more events: it may send that many more. */
   | { readonly type: "credit"; readonly id: number; readonly count: number }
+  /** Tokenize as a generation's prompt would be; the worker answers `tokenized` or `failed`. */
+  | {
+      readonly type: "tokenize";
+      readonly id: number;
+      readonly input: PromptInput;
+      readonly addSpecialTokens: boolean | undefined;
+    }
+  /** Decode ids; the worker answers `detokenized` or `failed`. */
+  | {
+      readonly type: "detokenize";
+      readonly id: number;
+      readonly tokenIds: readonly number[];
+      readonly skipSpecialTokens: boolean;
+    }
   /** Finish the step under way, release the session and end the thread. */
   | { readonly type: "shutdown" };
 
@@ -77,6 +94,7 @@ export type FromWorker =
       readonly id: number;
       readonly text: string;
       readonly tokenIds: readonly number[];
+      readonly logprobs?: readonly TokenLogprob[] | undefined;
     }
   | {
       readonly type: "finished";
@@ -84,6 +102,7 @@ export type FromWorker =
       readonly finishReason: FinishReason;
       readonly text: string;
       readonly tokenIds: readonly number[];
+      readonly logprobs?: readonly TokenLogprob[] | undefined;
       readonly usage: Usage;
     }
   | {
@@ -92,5 +111,12 @@ export type FromWorker =
       readonly code: EngineErrorCode;
       readonly message: string;
     }
+  | {
+      readonly type: "tokenized";
+      readonly id: number;
+      readonly tokenIds: readonly number[];
+      readonly tokens: readonly string[];
+    }
+  | { readonly type: "detokenized"; readonly id: number; readonly text: string }
   /** `id` was cancelled and its KV cache is freed. */
   | { readonly type: "released"; readonly id: number; readonly completionTokens: number };

@@ -23,9 +23,10 @@ export class ModelSourceError extends Error {
 }
 
 const builtinDescription =
-  "Built into Parley: a small Llama-architecture decoder generated at build time with " +
-  "deterministic weights and its own tokenizer. Its text is not meaningful; it exists so the " +
-  "gateway works offline. Load a real model with --model hf:org/name or --model ./folder.";
+  "Built into Parley: a small Llama-architecture decoder generated at build time, whose " +
+  "weights are a bigram table of a public-domain novel (Pride and Prejudice). It is not a real " +
+  "language model: its text is real words but not meaningful; it exists so the gateway works " +
+  "offline. Load a real model with --model hf:org/name or --model ./folder.";
 
 /** Resolves one `--model` value. */
 export async function resolveModelSource(

@@ -34,6 +34,7 @@ import { createConnectUnaryHandler } from "./fast/connect-unary.js";
 import { createGrpcStreamHandler } from "./fast/grpc.js";
 import { createDirectRoutes, type DirectPathOptions } from "./fast/routes.js";
 import { createWebStreamHandler } from "./fast/web-stream.js";
+import { jsonOptions } from "./json-options.js";
 import { type RpcCall, rpcCallInterceptor, rpcCallKey } from "./rpc-call.js";
 import { createRpcCallReporter, type RpcCallOutcome } from "./rpc-call-reporter.js";
 import { type ObservedResponse, readRpcOutcome } from "./rpc-outcome.js";
@@ -78,6 +79,7 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     maxTimeoutMs: options.maxTimeoutMs,
     shutdownSignal: options.shutdownSignal,
     interceptors: [rpcCallInterceptor],
+    jsonOptions,
   });
   for (const { service, implementation } of options.services) {
     router.service(service, implementation);

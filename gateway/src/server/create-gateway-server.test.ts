@@ -109,8 +109,16 @@ function createErrorPathEngine(): Engine {
           throw new EngineError("not_found", `model "${request.model}" is not loaded`);
       }
     },
+    // Tokenization fails as generation does for the failing models, and is not found otherwise.
+    tokenize: async (request) => refuse(request.model),
+    detokenize: async (request) => refuse(request.model),
     close: async () => {},
   };
+}
+
+function refuse(model: string): never {
+  if (model === "missing" || model === "full" || model === "closed") return failing[model]();
+  throw new EngineError("not_found", `model "${model}" is not loaded`);
 }
 
 interface TestServer {
@@ -345,9 +353,11 @@ describe("createGatewayServer", () => {
           "grpc.health.v1.Health/Watch",
           "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
           "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+          "inference.v1.InferenceService/Detokenize",
           "inference.v1.InferenceService/Generate",
           "inference.v1.InferenceService/GenerateStream",
           "inference.v1.InferenceService/ListModels",
+          "inference.v1.InferenceService/Tokenize",
         ]);
       }
     });
@@ -399,7 +409,7 @@ describe("createGatewayServer", () => {
       assert.deepEqual(fileNames(5), ["grpc/health/v1/health.proto"]);
       assert.deepEqual(
         files(0)[0]?.service[0]?.method.map((m) => m.name),
-        ["Generate", "GenerateStream", "ListModels"],
+        ["Generate", "GenerateStream", "ListModels", "Tokenize", "Detokenize"],
       );
       for (const index of [6, 7]) {
         const answer = answers[index]?.messageResponse;

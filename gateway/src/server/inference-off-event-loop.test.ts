@@ -14,8 +14,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { InferenceService } from "@parley/gen/inference/v1/inference_pb";
+import { writeDecoderModel } from "@parley/model-builder";
 import { pino } from "pino";
-import { writeDecoderModel } from "../models/builtin/write-decoder-model.js";
 import { startTestEngine } from "../testing/model-fixtures.js";
 import { createGatewayServer } from "./create-gateway-server.js";
 

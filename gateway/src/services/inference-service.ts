@@ -11,6 +11,7 @@ import {
   type GenerateResponseSchema,
   type GenerateStreamResponseSchema,
   type InferenceService,
+  type TokenLogprobSchema,
   type UsageSchema,
 } from "@parley/gen/inference/v1/inference_pb";
 import type {
@@ -18,10 +19,15 @@ import type {
   FinishReason as EngineFinishReason,
   Generation,
   GenerationRequest,
+  TokenLogprob,
   Usage,
 } from "../engine/engine.js";
 import { toConnectError } from "./errors.js";
-import { validateGenerateRequest } from "./validate-request.js";
+import {
+  validateDetokenizeRequest,
+  validateGenerateRequest,
+  validateTokenizeRequest,
+} from "./validate-request.js";
 
 /** Options of {@link createInferenceService}. */
 export interface InferenceServiceOptions {
@@ -53,15 +59,18 @@ export function createInferenceService(
     async generate(request, context): Promise<MessageInitShape<typeof GenerateResponseSchema>> {
       const generation = start(validateGenerateRequest(request), context);
       const pieces: string[] = [];
+      const logprobs: MessageInitShape<typeof TokenLogprobSchema>[] = [];
       try {
         for await (const event of generation) {
           pieces.push(event.text);
+          if (event.logprobs !== undefined) logprobs.push(...toLogprobs(event.logprobs));
           if (event.type === "finished") {
             return {
               model: generation.model,
               text: pieces.join(""),
               finishReason: finishReasons[event.finishReason],
               usage: toUsage(event.usage),
+              logprobs,
             };
           }
         }
@@ -81,12 +90,14 @@ export function createInferenceService(
       yield { model: generation.model };
       try {
         for await (const event of generation) {
+          const logprobs = event.logprobs === undefined ? [] : toLogprobs(event.logprobs);
           if (event.type === "text") {
-            yield { text: event.text, tokenIds: [...event.tokenIds] };
+            yield { text: event.text, tokenIds: [...event.tokenIds], logprobs };
           } else {
             yield {
               text: event.text,
               tokenIds: [...event.tokenIds],
+              logprobs,
               finishReason: finishReasons[event.finishReason],
               usage: toUsage(event.usage),
             };
@@ -112,7 +123,40 @@ export function createInferenceService(
         })),
       };
     },
+
+    async tokenize(request, context) {
+      try {
+        const result = await engine.tokenize(validateTokenizeRequest(request), context.signal);
+        return { model: result.model, tokenIds: [...result.tokenIds], tokens: [...result.tokens] };
+      } catch (error) {
+        throw toConnectError(error, context.signal);
+      }
+    },
+
+    async detokenize(request, context) {
+      try {
+        const result = await engine.detokenize(validateDetokenizeRequest(request), context.signal);
+        return { model: result.model, text: result.text };
+      } catch (error) {
+        throw toConnectError(error, context.signal);
+      }
+    },
   };
+}
+
+function toLogprobs(
+  logprobs: readonly TokenLogprob[],
+): MessageInitShape<typeof TokenLogprobSchema>[] {
+  return logprobs.map(({ tokenId, token, logprob, top }) => ({
+    tokenId,
+    token,
+    logprob,
+    topLogprobs: top.map((alt) => ({
+      tokenId: alt.tokenId,
+      token: alt.token,
+      logprob: alt.logprob,
+    })),
+  }));
 }
 
 function toUsage(usage: Usage): MessageInitShape<typeof UsageSchema> {

@@ -13,7 +13,17 @@ import { readModelFolder } from "../models/model-folder.js";
 import type { ModelSource } from "../models/model-source.js";
 
 /**
- * Greedy decoding without a KV cache: every step runs the full sequence from position 0, until
+ * Chooses the next token from a step's logits, given the prompt and the tokens so far (for
+ * tests that write a sampling rule out by hand). The default is greedy.
+ */
+export type PickToken = (
+  logits: Float32Array,
+  promptIds: readonly number[],
+  generated: readonly number[],
+) => number;
+
+/**
+ * Decoding without a KV cache: every step runs the full sequence from position 0, until
  * `steps` tokens or an end-of-sequence id.
  */
 export async function decodeWithoutCache(
@@ -21,6 +31,7 @@ export async function decodeWithoutCache(
   prompt: string,
   steps: number,
   eos: ReadonlySet<number>,
+  pick: PickToken = argmax,
 ) {
   const json = (name: string) => readFile(join(source.dir, name), "utf8").then(JSON.parse);
   const tokenizer = new Tokenizer(
@@ -32,6 +43,7 @@ export async function decodeWithoutCache(
   const has = (name: string) => session.inputNames.includes(name);
   const pasts = session.inputMetadata.filter((m) => m.name.startsWith("past_key_values."));
   const ids = tokenizer.encode(prompt).ids;
+  const promptIds = [...ids];
   const generated: number[] = [];
   for (let step = 0; step < steps; step++) {
     const n = ids.length;
@@ -66,7 +78,7 @@ export async function decodeWithoutCache(
       logits.type === "float16"
         ? float16ToFloat32(float16Bits(logits.data), (n - 1) * vocab, vocab)
         : (logits.data as Float32Array).subarray((n - 1) * vocab, n * vocab);
-    const next = argmax(last);
+    const next = pick(last, promptIds, generated);
     generated.push(next);
     ids.push(next);
     if (eos.has(next)) break;

@@ -7,16 +7,16 @@ import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import {
+  type DecoderModelOptions,
+  TINY_MODEL_OPTIONS,
+  writeDecoderModel,
+} from "@parley/model-builder";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { createEngine, type EngineOptions } from "../engine/create-engine.js";
 import type { Engine, GenerationEvent, GenerationRequest } from "../engine/engine.js";
 import { builtinModelDir } from "../models/builtin/builtin-model.js";
-import {
-  type DecoderModelOptions,
-  TINY_MODEL_OPTIONS,
-} from "../models/builtin/decoder-model-options.js";
-import { writeDecoderModel } from "../models/builtin/write-decoder-model.js";
 import type { ModelSource } from "../models/model-source.js";
 
 /** The repository root (this file runs from gateway/test-build/testing/). */
@@ -41,14 +41,24 @@ export function sharedSource(): ModelSource {
 }
 
 /**
- * Generated models in the layouts of half-precision exports, at the built-in model's size (each
- * writes in well under a second): Optimum's fp16, and onnx-community's q4f16 without zero points
- * (as they ship) and with them.
+ * The built-in model's size and tokenizer with random weights. The built-in model's own corpus
+ * weights zero the attention output (it is a bigram model), so tests of the KV cache, masks and
+ * batching run this one too, whose every token depends on the whole context.
+ */
+export const randomTinyModel = {
+  ...TINY_MODEL_OPTIONS,
+  weights: "random",
+} as const satisfies DecoderModelOptions;
+
+/**
+ * Generated models in the layouts of half-precision exports, at the built-in model's size with
+ * random weights (each writes in about a second): Optimum's fp16, and onnx-community's q4f16
+ * without zero points (as they ship) and with them.
  */
 export const halfPrecisionModels = {
-  fp16: { ...TINY_MODEL_OPTIONS, precision: "fp16" },
-  q4f16: { ...TINY_MODEL_OPTIONS, precision: "q4f16" },
-  "q4f16-zero-points": { ...TINY_MODEL_OPTIONS, precision: "q4f16", zeroPoints: true },
+  fp16: { ...randomTinyModel, precision: "fp16" },
+  q4f16: { ...randomTinyModel, precision: "q4f16" },
+  "q4f16-zero-points": { ...randomTinyModel, precision: "q4f16", zeroPoints: true },
 } as const satisfies Record<string, DecoderModelOptions>;
 
 /** Writes a generated model into a fresh temp dir; the caller removes `dir` when done. */

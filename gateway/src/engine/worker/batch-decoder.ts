@@ -18,6 +18,7 @@ import {
   takeKvRow,
 } from "./kv-cache.js";
 import type { PrefixCache } from "./prefix-cache.js";
+import type { SampledToken } from "./sampler.js";
 import type { Sequence } from "./sequence.js";
 
 /** Options for `createBatchDecoder`. */
@@ -82,8 +83,8 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
     }
   }
 
-  function emit(sequence: Sequence, token: number): void {
-    const event = sequence.accept(token);
+  function emit(sequence: Sequence, sampled: SampledToken): void {
+    const event = sequence.accept(sampled);
     post(event);
     if (event.type === "finished") sequences.delete(sequence.id);
   }

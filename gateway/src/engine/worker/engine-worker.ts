@@ -69,22 +69,46 @@ async function start(): Promise<void> {
       );
     }
     const { sampling } = generation;
+    const stopTokenIds = generation.stopTokenIds ?? [];
     return new Sequence({
       id,
       promptIds,
       maxTokens: generation.maxTokens ?? config.defaultMaxTokens,
       contextLength: folder.contextLength,
-      eosTokenIds,
+      eosTokenIds:
+        stopTokenIds.length === 0 ? eosTokenIds : new Set([...eosTokenIds, ...stopTokenIds]),
       stop: generation.stop,
       decode: encoder.decode,
+      tokenText: encoder.tokenText,
       credits: generation.credits,
-      sampler: createSampler({
-        temperature: sampling.temperature ?? folder.defaults.temperature ?? 1,
-        topP: sampling.topP ?? folder.defaults.topP ?? 1,
-        topK: sampling.topK ?? folder.defaults.topK ?? 0,
-        seed: sampling.seed ?? randomBytes(8).readBigUInt64LE(),
-      }),
+      sampler: createSampler(
+        {
+          temperature: sampling.temperature ?? folder.defaults.temperature ?? 1,
+          topP: sampling.topP ?? folder.defaults.topP ?? 1,
+          topK: sampling.topK ?? folder.defaults.topK ?? 0,
+          minP: sampling.minP ?? 0,
+          presencePenalty: sampling.presencePenalty ?? 0,
+          frequencyPenalty: sampling.frequencyPenalty ?? 0,
+          repetitionPenalty: sampling.repetitionPenalty ?? 1,
+          seed: sampling.seed ?? randomBytes(8).readBigUInt64LE(),
+          topLogprobs: generation.topLogprobs,
+        },
+        promptIds,
+      ),
     });
+  }
+
+  /** Answers a tokenize or detokenize message; a failure answers `failed` with its id. */
+  function answer(id: number, work: () => FromWorker): void {
+    try {
+      post(work());
+    } catch (cause) {
+      const error =
+        cause instanceof EngineError
+          ? cause
+          : new EngineError("internal", "the tokenizer failed", { cause });
+      post({ type: "failed", id, code: error.code, message: error.message });
+    }
   }
 
   port.on("message", (message: ToWorker) => {
@@ -115,6 +139,20 @@ async function start(): Promise<void> {
         break;
       case "credit":
         decoder.credit(message.id, message.count);
+        break;
+      case "tokenize":
+        answer(message.id, () => {
+          const tokenIds = encoder.encode(message.input, message.addSpecialTokens);
+          const tokens = encoder.vocabularyEntries(tokenIds);
+          return { type: "tokenized", id: message.id, tokenIds, tokens };
+        });
+        break;
+      case "detokenize":
+        answer(message.id, () => ({
+          type: "detokenized",
+          id: message.id,
+          text: encoder.detokenize(message.tokenIds, message.skipSpecialTokens),
+        }));
         break;
       case "shutdown":
         decoder.stop();

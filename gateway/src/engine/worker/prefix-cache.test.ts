@@ -32,7 +32,8 @@ test("a lookup returns the longest shared prefix, as a copy of exactly those pos
   assert.equal(hit?.tokens, 8);
   assert.deepEqual(hit?.kv, kvFor(8));
   // The copy is the caller's: changing it leaves the entry intact.
-  (hit?.kv.data[0] as Float32Array).fill(0);
+  assert.ok(hit !== undefined);
+  (hit.kv.data[0] as Float32Array).fill(0);
   assert.deepEqual(cache.lookup([...range(8), 7])?.kv, kvFor(8));
 });
 

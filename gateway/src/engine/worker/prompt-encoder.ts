@@ -11,9 +11,19 @@ import { EngineError } from "../engine-error.js";
 
 /** Encodes prompts and decodes generated ids for one model. */
 export interface PromptEncoder {
-  encode(input: PromptInput): number[];
+  /**
+   * The prompt's ids. `addSpecialTokens` absent: what generation runs (the tokenizer's special
+   * tokens for text, none for a rendered conversation, whose template writes them as text).
+   */
+  encode(input: PromptInput, addSpecialTokens?: boolean): number[];
   /** Decodes generated ids, leaving special tokens out. */
   decode(ids: readonly number[]): string;
+  /** Decodes any ids; throws `invalid_argument` for an id the vocabulary does not have. */
+  detokenize(ids: readonly number[], skipSpecialTokens: boolean): string;
+  /** Each id's vocabulary entry ("▁Hello", "Ġworld", "<s>"). */
+  vocabularyEntries(ids: readonly number[]): string[];
+  /** One token's text decoded on its own, special tokens included (cached: logprobs ask often). */
+  tokenText(id: number): string;
 }
 
 /** Creates the encoder for a model folder. */
@@ -22,8 +32,9 @@ export function createPromptEncoder(folder: ModelFolder): PromptEncoder {
   const template =
     folder.chatTemplate === undefined ? undefined : new Template(folder.chatTemplate);
 
-  function encodeText(text: string): number[] {
-    const ids = tokenizer.encode(text, { add_special_tokens: true }).ids;
+  function encodeText(text: string, addSpecialTokens: boolean): number[] {
+    const ids = tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids;
+    if (!addSpecialTokens) return ids;
     if (folder.addBosToken && folder.bosTokenId !== undefined && ids[0] !== folder.bosTokenId) {
       ids.unshift(folder.bosTokenId);
     }
@@ -53,11 +64,43 @@ export function createPromptEncoder(folder: ModelFolder): PromptEncoder {
     }
   }
 
+  function checkIds(ids: readonly number[]): void {
+    for (const id of ids) {
+      if (tokenizer.id_to_token(id) === undefined) {
+        throw new EngineError("invalid_argument", `token id ${id} is not in the vocabulary`);
+      }
+    }
+  }
+
+  const tokenTexts = new Map<number, string>();
+
   return {
-    encode(input) {
-      if (input.kind === "text") return encodeText(input.text);
+    encode(input, addSpecialTokens) {
+      if (input.kind === "text") return encodeText(input.text, addSpecialTokens ?? true);
       // The rendered template already holds BOS and other special tokens as text.
-      return tokenizer.encode(render(input.messages), { add_special_tokens: false }).ids;
+      return tokenizer.encode(render(input.messages), {
+        add_special_tokens: addSpecialTokens ?? false,
+      }).ids;
+    },
+    detokenize(ids, skipSpecialTokens) {
+      checkIds(ids);
+      return ids.length === 0
+        ? ""
+        : tokenizer.decode([...ids], { skip_special_tokens: skipSpecialTokens });
+    },
+    vocabularyEntries(ids) {
+      return ids.map((id) => tokenizer.id_to_token(id) ?? "");
+    },
+    tokenText(id) {
+      const cached = tokenTexts.get(id);
+      if (cached !== undefined) return cached;
+      // Ids the tokenizer lacks (graphs pad their vocabulary) have no text.
+      const text: string =
+        tokenizer.id_to_token(id) === undefined
+          ? ""
+          : tokenizer.decode([id], { skip_special_tokens: false });
+      tokenTexts.set(id, text);
+      return text;
     },
     decode(ids) {
       // The library refuses an empty list; the detokenizer's windows are often empty.

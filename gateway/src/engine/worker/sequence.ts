@@ -2,12 +2,12 @@
  * @module One generation inside the worker: its prompt, the tokens it produced, its KV cache
  * while it is out of the batch, and the stop conditions that end it.
  */
-import type { FinishReason } from "../engine.js";
+import type { FinishReason, TokenLogprob } from "../engine.js";
 import type { FromWorker } from "../worker-protocol.js";
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
 import type { KvCache } from "./kv-cache.js";
 import type { PrefixHit } from "./prefix-cache.js";
-import type { Sampler } from "./sampler.js";
+import type { SampledToken, Sampler } from "./sampler.js";
 import { StopMatcher } from "./stop-matcher.js";
 
 /** Everything a sequence needs to decide when to stop. */
@@ -16,10 +16,13 @@ export interface SequenceOptions {
   readonly promptIds: readonly number[];
   readonly maxTokens: number;
   readonly contextLength: number;
+  /** End-of-sequence ids and the request's stop_token_ids: they end it with reason `stop`. */
   readonly eosTokenIds: ReadonlySet<number>;
   readonly stop: readonly string[];
   readonly sampler: Sampler;
   readonly decode: (ids: readonly number[]) => string;
+  /** One token's text on its own, for log probabilities. */
+  readonly tokenText: (id: number) => string;
   readonly credits: number;
 }
 
@@ -76,11 +79,13 @@ export class Sequence {
   }
 
   /** Accepts a sampled token and says what to send: more text, or the end. */
-  accept(token: number): TokenEvent {
+  accept(sampled: SampledToken): TokenEvent {
+    const token = sampled.tokenId;
+    const logprobs = this.logprobsOf(sampled);
     this.generated.push(token);
     const isEos = this.options.eosTokenIds.has(token);
     const scan = this.stopMatcher.push(isEos ? "" : this.detokenizer.push(token));
-    if (scan.stopped) return this.finish("stop_sequence", scan.text, token);
+    if (scan.stopped) return this.finish("stop_sequence", scan.text, token, logprobs);
     const reason: FinishReason | undefined = isEos
       ? "stop"
       : this.generated.length >= this.options.maxTokens
@@ -91,15 +96,35 @@ export class Sequence {
     if (reason === undefined) {
       this.pendingToken = token;
       this.credits--;
-      return { type: "text", id: this.id, text: scan.text, tokenIds: [token] };
+      return { type: "text", id: this.id, text: scan.text, tokenIds: [token], logprobs };
     }
     // The end: release what the detokenizer and the stop matcher still hold.
     const tail = this.stopMatcher.push(this.detokenizer.flush());
-    if (tail.stopped) return this.finish("stop_sequence", scan.text + tail.text, token);
-    return this.finish(reason, scan.text + tail.text + this.stopMatcher.flush(), token);
+    if (tail.stopped) return this.finish("stop_sequence", scan.text + tail.text, token, logprobs);
+    return this.finish(reason, scan.text + tail.text + this.stopMatcher.flush(), token, logprobs);
   }
 
-  private finish(finishReason: FinishReason, text: string, token: number): TokenEvent {
+  /** The event's logprobs field: absent unless the request asked for them. */
+  private logprobsOf(sampled: SampledToken): TokenLogprob[] | undefined {
+    const { logprobs } = sampled;
+    if (logprobs === undefined) return undefined;
+    const { tokenText } = this.options;
+    return [
+      {
+        tokenId: sampled.tokenId,
+        token: tokenText(sampled.tokenId),
+        logprob: logprobs.logprob,
+        top: logprobs.top.map((alt) => ({ ...alt, token: tokenText(alt.tokenId) })),
+      },
+    ];
+  }
+
+  private finish(
+    finishReason: FinishReason,
+    text: string,
+    token: number,
+    logprobs: TokenLogprob[] | undefined,
+  ): TokenEvent {
     this.done = true;
     this.pendingToken = undefined;
     this.kv = undefined;
@@ -109,6 +134,7 @@ export class Sequence {
       finishReason,
       text,
       tokenIds: [token],
+      logprobs,
       usage: { promptTokens: this.promptIds.length, completionTokens: this.generated.length },
     };
   }

@@ -1,7 +1,7 @@
 /**
- * @module The built-in model `parley-tiny`: where the build puts it (the build's
- * `build-builtin-model.ts` writes it). It is what Parley serves when no other model is
- * configured, with no network at all.
+ * @module The built-in model `parley-tiny`: where the build puts it (the gateway's build runs
+ * the `@parley/model-builder` workspace, which writes it). It is what Parley serves when no
+ * other model is configured, with no network at all.
  */
 import { fileURLToPath } from "node:url";
 

@@ -8,6 +8,7 @@ import { create, type DescMessage, isMessage } from "@bufbuild/protobuf";
 import { type ConnectError, createServiceImplSpec, type MethodImplSpec } from "@connectrpc/connect";
 import { createMethodSerializationLookup } from "@connectrpc/connect/protocol";
 import type { NodeRequest, NodeResponse } from "../../http/node-http.js";
+import { jsonOptions } from "../json-options.js";
 import type { RpcCall } from "../rpc-call.js";
 import type { RpcService } from "../rpc-service.js";
 
@@ -68,7 +69,7 @@ export function createDirectRoutes(
     const spec = createServiceImplSpec(service, implementation);
     for (const method of Object.values(spec.methods)) {
       if (method.kind !== "unary" && method.kind !== "server_streaming") continue;
-      const lookup = createMethodSerializationLookup(method.method, undefined, undefined, {
+      const lookup = createMethodSerializationLookup(method.method, undefined, jsonOptions, {
         readMaxBytes,
         writeMaxBytes: 0xffffffff,
       });

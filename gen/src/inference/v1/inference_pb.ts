@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file inference/v1/inference.proto.
  */
 export const file_inference_v1_inference: GenFile = /*@__PURE__*/
-  fileDesc("ChxpbmZlcmVuY2UvdjEvaW5mZXJlbmNlLnByb3RvEgxpbmZlcmVuY2UudjEiLAoLQ2hhdE1lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJIpUCCg9HZW5lcmF0ZVJlcXVlc3QSDQoFbW9kZWwYASABKAkSDgoGcHJvbXB0GAIgASgJEisKCG1lc3NhZ2VzGAMgAygLMhkuaW5mZXJlbmNlLnYxLkNoYXRNZXNzYWdlEhcKCm1heF90b2tlbnMYBCABKA1IAIgBARIYCgt0ZW1wZXJhdHVyZRgFIAEoAkgBiAEBEhIKBXRvcF9wGAYgASgCSAKIAQESEgoFdG9wX2sYByABKA1IA4gBARIRCgRzZWVkGAggASgESASIAQESDAoEc3RvcBgJIAMoCUINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmVCCAoGX3RvcF9wQggKBl90b3Bfa0IHCgVfc2VlZCKGAQoQR2VuZXJhdGVSZXNwb25zZRINCgVtb2RlbBgBIAEoCRIMCgR0ZXh0GAIgASgJEjEKDWZpbmlzaF9yZWFzb24YAyABKA4yGi5pbmZlcmVuY2UudjEuRmluaXNoUmVhc29uEiIKBXVzYWdlGAQgASgLMhMuaW5mZXJlbmNlLnYxLlVzYWdlIpsCChVHZW5lcmF0ZVN0cmVhbVJlcXVlc3QSDQoFbW9kZWwYASABKAkSDgoGcHJvbXB0GAIgASgJEisKCG1lc3NhZ2VzGAMgAygLMhkuaW5mZXJlbmNlLnYxLkNoYXRNZXNzYWdlEhcKCm1heF90b2tlbnMYBCABKA1IAIgBARIYCgt0ZW1wZXJhdHVyZRgFIAEoAkgBiAEBEhIKBXRvcF9wGAYgASgCSAKIAQESEgoFdG9wX2sYByABKA1IA4gBARIRCgRzZWVkGAggASgESASIAQESDAoEc3RvcBgJIAMoCUINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmVCCAoGX3RvcF9wQggKBl90b3Bfa0IHCgVfc2VlZCKfAQoWR2VuZXJhdGVTdHJlYW1SZXNwb25zZRIMCgR0ZXh0GAEgASgJEhEKCXRva2VuX2lkcxgCIAMoDRIxCg1maW5pc2hfcmVhc29uGAMgASgOMhouaW5mZXJlbmNlLnYxLkZpbmlzaFJlYXNvbhIiCgV1c2FnZRgEIAEoCzITLmluZmVyZW5jZS52MS5Vc2FnZRINCgVtb2RlbBgFIAEoCSI5CgVVc2FnZRIVCg1wcm9tcHRfdG9rZW5zGAEgASgNEhkKEWNvbXBsZXRpb25fdG9rZW5zGAIgASgNIhMKEUxpc3RNb2RlbHNSZXF1ZXN0Ij0KEkxpc3RNb2RlbHNSZXNwb25zZRInCgZtb2RlbHMYASADKAsyFy5pbmZlcmVuY2UudjEuTW9kZWxJbmZvIpYBCglNb2RlbEluZm8SCgoCaWQYASABKAkSFgoOY29udGV4dF9sZW5ndGgYAiABKA0SGQoRaGFzX2NoYXRfdGVtcGxhdGUYAyABKAgSEgoKaXNfZGVmYXVsdBgEIAEoCBITCgtkZXNjcmlwdGlvbhgFIAEoCRISCgp2b2NhYl9zaXplGAYgASgNEg0KBWR0eXBlGAcgASgJKqIBCgxGaW5pc2hSZWFzb24SHQoZRklOSVNIX1JFQVNPTl9VTlNQRUNJRklFRBAAEhYKEkZJTklTSF9SRUFTT05fU1RPUBABEh8KG0ZJTklTSF9SRUFTT05fU1RPUF9TRVFVRU5DRRACEhgKFEZJTklTSF9SRUFTT05fTEVOR1RIEAMSIAocRklOSVNIX1JFQVNPTl9DT05URVhUX0xFTkdUSBAEMo0CChBJbmZlcmVuY2VTZXJ2aWNlEkkKCEdlbmVyYXRlEh0uaW5mZXJlbmNlLnYxLkdlbmVyYXRlUmVxdWVzdBoeLmluZmVyZW5jZS52MS5HZW5lcmF0ZVJlc3BvbnNlEl0KDkdlbmVyYXRlU3RyZWFtEiMuaW5mZXJlbmNlLnYxLkdlbmVyYXRlU3RyZWFtUmVxdWVzdBokLmluZmVyZW5jZS52MS5HZW5lcmF0ZVN0cmVhbVJlc3BvbnNlMAESTwoKTGlzdE1vZGVscxIfLmluZmVyZW5jZS52MS5MaXN0TW9kZWxzUmVxdWVzdBogLmluZmVyZW5jZS52MS5MaXN0TW9kZWxzUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("ChxpbmZlcmVuY2UvdjEvaW5mZXJlbmNlLnByb3RvEgxpbmZlcmVuY2UudjEiLAoLQ2hhdE1lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJIqsECg9HZW5lcmF0ZVJlcXVlc3QSDQoFbW9kZWwYASABKAkSDgoGcHJvbXB0GAIgASgJEisKCG1lc3NhZ2VzGAMgAygLMhkuaW5mZXJlbmNlLnYxLkNoYXRNZXNzYWdlEhcKCm1heF90b2tlbnMYBCABKA1IAIgBARIYCgt0ZW1wZXJhdHVyZRgFIAEoAkgBiAEBEhIKBXRvcF9wGAYgASgCSAKIAQESEgoFdG9wX2sYByABKA1IA4gBARIRCgRzZWVkGAggASgESASIAQESDAoEc3RvcBgJIAMoCRIdChBwcmVzZW5jZV9wZW5hbHR5GAogASgCSAWIAQESHgoRZnJlcXVlbmN5X3BlbmFsdHkYCyABKAJIBogBARIfChJyZXBldGl0aW9uX3BlbmFsdHkYDCABKAJIB4gBARISCgVtaW5fcBgNIAEoAkgIiAEBEhYKDnN0b3BfdG9rZW5faWRzGA4gAygNEhAKCGxvZ3Byb2JzGA8gASgIEhkKDHRvcF9sb2dwcm9icxgQIAEoDUgJiAEBQg0KC19tYXhfdG9rZW5zQg4KDF90ZW1wZXJhdHVyZUIICgZfdG9wX3BCCAoGX3RvcF9rQgcKBV9zZWVkQhMKEV9wcmVzZW5jZV9wZW5hbHR5QhQKEl9mcmVxdWVuY3lfcGVuYWx0eUIVChNfcmVwZXRpdGlvbl9wZW5hbHR5QggKBl9taW5fcEIPCg1fdG9wX2xvZ3Byb2JzIrQBChBHZW5lcmF0ZVJlc3BvbnNlEg0KBW1vZGVsGAEgASgJEgwKBHRleHQYAiABKAkSMQoNZmluaXNoX3JlYXNvbhgDIAEoDjIaLmluZmVyZW5jZS52MS5GaW5pc2hSZWFzb24SIgoFdXNhZ2UYBCABKAsyEy5pbmZlcmVuY2UudjEuVXNhZ2USLAoIbG9ncHJvYnMYBSADKAsyGi5pbmZlcmVuY2UudjEuVG9rZW5Mb2dwcm9iIrEEChVHZW5lcmF0ZVN0cmVhbVJlcXVlc3QSDQoFbW9kZWwYASABKAkSDgoGcHJvbXB0GAIgASgJEisKCG1lc3NhZ2VzGAMgAygLMhkuaW5mZXJlbmNlLnYxLkNoYXRNZXNzYWdlEhcKCm1heF90b2tlbnMYBCABKA1IAIgBARIYCgt0ZW1wZXJhdHVyZRgFIAEoAkgBiAEBEhIKBXRvcF9wGAYgASgCSAKIAQESEgoFdG9wX2sYByABKA1IA4gBARIRCgRzZWVkGAggASgESASIAQESDAoEc3RvcBgJIAMoCRIdChBwcmVzZW5jZV9wZW5hbHR5GAogASgCSAWIAQESHgoRZnJlcXVlbmN5X3BlbmFsdHkYCyABKAJIBogBARIfChJyZXBldGl0aW9uX3BlbmFsdHkYDCABKAJIB4gBARISCgVtaW5fcBgNIAEoAkgIiAEBEhYKDnN0b3BfdG9rZW5faWRzGA4gAygNEhAKCGxvZ3Byb2JzGA8gASgIEhkKDHRvcF9sb2dwcm9icxgQIAEoDUgJiAEBQg0KC19tYXhfdG9rZW5zQg4KDF90ZW1wZXJhdHVyZUIICgZfdG9wX3BCCAoGX3RvcF9rQgcKBV9zZWVkQhMKEV9wcmVzZW5jZV9wZW5hbHR5QhQKEl9mcmVxdWVuY3lfcGVuYWx0eUIVChNfcmVwZXRpdGlvbl9wZW5hbHR5QggKBl9taW5fcEIPCg1fdG9wX2xvZ3Byb2JzIs0BChZHZW5lcmF0ZVN0cmVhbVJlc3BvbnNlEgwKBHRleHQYASABKAkSEQoJdG9rZW5faWRzGAIgAygNEjEKDWZpbmlzaF9yZWFzb24YAyABKA4yGi5pbmZlcmVuY2UudjEuRmluaXNoUmVhc29uEiIKBXVzYWdlGAQgASgLMhMuaW5mZXJlbmNlLnYxLlVzYWdlEg0KBW1vZGVsGAUgASgJEiwKCGxvZ3Byb2JzGAYgAygLMhouaW5mZXJlbmNlLnYxLlRva2VuTG9ncHJvYiJwCgxUb2tlbkxvZ3Byb2ISEAoIdG9rZW5faWQYASABKA0SDQoFdG9rZW4YAiABKAkSDwoHbG9ncHJvYhgDIAEoAhIuCgx0b3BfbG9ncHJvYnMYBCADKAsyGC5pbmZlcmVuY2UudjEuVG9wTG9ncHJvYiI+CgpUb3BMb2dwcm9iEhAKCHRva2VuX2lkGAEgASgNEg0KBXRva2VuGAIgASgJEg8KB2xvZ3Byb2IYAyABKAIiOQoFVXNhZ2USFQoNcHJvbXB0X3Rva2VucxgBIAEoDRIZChFjb21wbGV0aW9uX3Rva2VucxgCIAEoDSITChFMaXN0TW9kZWxzUmVxdWVzdCI9ChJMaXN0TW9kZWxzUmVzcG9uc2USJwoGbW9kZWxzGAEgAygLMhcuaW5mZXJlbmNlLnYxLk1vZGVsSW5mbyKWAQoJTW9kZWxJbmZvEgoKAmlkGAEgASgJEhYKDmNvbnRleHRfbGVuZ3RoGAIgASgNEhkKEWhhc19jaGF0X3RlbXBsYXRlGAMgASgIEhIKCmlzX2RlZmF1bHQYBCABKAgSEwoLZGVzY3JpcHRpb24YBSABKAkSEgoKdm9jYWJfc2l6ZRgGIAEoDRINCgVkdHlwZRgHIAEoCSKTAQoPVG9rZW5pemVSZXF1ZXN0Eg0KBW1vZGVsGAEgASgJEgwKBHRleHQYAiABKAkSKwoIbWVzc2FnZXMYAyADKAsyGS5pbmZlcmVuY2UudjEuQ2hhdE1lc3NhZ2USHwoSYWRkX3NwZWNpYWxfdG9rZW5zGAQgASgISACIAQFCFQoTX2FkZF9zcGVjaWFsX3Rva2VucyJEChBUb2tlbml6ZVJlc3BvbnNlEhEKCXRva2VuX2lkcxgBIAMoDRIOCgZ0b2tlbnMYAiADKAkSDQoFbW9kZWwYAyABKAkiUgoRRGV0b2tlbml6ZVJlcXVlc3QSDQoFbW9kZWwYASABKAkSEQoJdG9rZW5faWRzGAIgAygNEhsKE3NraXBfc3BlY2lhbF90b2tlbnMYAyABKAgiMQoSRGV0b2tlbml6ZVJlc3BvbnNlEgwKBHRleHQYASABKAkSDQoFbW9kZWwYAiABKAkqogEKDEZpbmlzaFJlYXNvbhIdChlGSU5JU0hfUkVBU09OX1VOU1BFQ0lGSUVEEAASFgoSRklOSVNIX1JFQVNPTl9TVE9QEAESHwobRklOSVNIX1JFQVNPTl9TVE9QX1NFUVVFTkNFEAISGAoURklOSVNIX1JFQVNPTl9MRU5HVEgQAxIgChxGSU5JU0hfUkVBU09OX0NPTlRFWFRfTEVOR1RIEAQyqQMKEEluZmVyZW5jZVNlcnZpY2USSQoIR2VuZXJhdGUSHS5pbmZlcmVuY2UudjEuR2VuZXJhdGVSZXF1ZXN0Gh4uaW5mZXJlbmNlLnYxLkdlbmVyYXRlUmVzcG9uc2USXQoOR2VuZXJhdGVTdHJlYW0SIy5pbmZlcmVuY2UudjEuR2VuZXJhdGVTdHJlYW1SZXF1ZXN0GiQuaW5mZXJlbmNlLnYxLkdlbmVyYXRlU3RyZWFtUmVzcG9uc2UwARJPCgpMaXN0TW9kZWxzEh8uaW5mZXJlbmNlLnYxLkxpc3RNb2RlbHNSZXF1ZXN0GiAuaW5mZXJlbmNlLnYxLkxpc3RNb2RlbHNSZXNwb25zZRJJCghUb2tlbml6ZRIdLmluZmVyZW5jZS52MS5Ub2tlbml6ZVJlcXVlc3QaHi5pbmZlcmVuY2UudjEuVG9rZW5pemVSZXNwb25zZRJPCgpEZXRva2VuaXplEh8uaW5mZXJlbmNlLnYxLkRldG9rZW5pemVSZXF1ZXN0GiAuaW5mZXJlbmNlLnYxLkRldG9rZW5pemVSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * ChatMessage is one turn of a conversation, rendered with the model's chat template.
@@ -110,6 +110,66 @@ export type GenerateRequest = Message<"inference.v1.GenerateRequest"> & {
    * @generated from field: repeated string stop = 9;
    */
   stop: string[];
+
+  /**
+   * Subtracted from the logit of every token that already appears in the generated text (not
+   * the prompt), once however often it appeared: OpenAI's and vLLM's presence_penalty. In
+   * [-2, 2]; positive values favour new tokens. Unset: 0 (off).
+   *
+   * @generated from field: optional float presence_penalty = 10;
+   */
+  presencePenalty?: number | undefined;
+
+  /**
+   * Subtracted from the logit of every token once per time it appears in the generated text
+   * (not the prompt): OpenAI's and vLLM's frequency_penalty. In [-2, 2]. Unset: 0 (off).
+   *
+   * @generated from field: optional float frequency_penalty = 11;
+   */
+  frequencyPenalty?: number | undefined;
+
+  /**
+   * Divides the positive logits and multiplies the negative ones of every token that appears in
+   * the prompt or the generated text: the CTRL paper's penalty as transformers'
+   * RepetitionPenaltyLogitsProcessor and vLLM apply it. In (0, inf), finite; above 1
+   * discourages repetition. Unset: 1 (off).
+   *
+   * @generated from field: optional float repetition_penalty = 12;
+   */
+  repetitionPenalty?: number | undefined;
+
+  /**
+   * Drops every token whose probability (after temperature) is below min_p times the most
+   * likely token's: transformers' MinPLogitsWarper and vLLM's min_p. In [0, 1]; 0 is off.
+   * Greedy decoding ignores it (it never removes the most likely token). Unset: 0 (off).
+   *
+   * @generated from field: optional float min_p = 13;
+   */
+  minP?: number | undefined;
+
+  /**
+   * Generation stops when the model produces one of these ids, as at its end-of-sequence token:
+   * finish_reason is FINISH_REASON_STOP and the token is not returned as text (its id still is).
+   * Each must be below the model's vocab_size.
+   *
+   * @generated from field: repeated uint32 stop_token_ids = 14;
+   */
+  stopTokenIds: number[];
+
+  /**
+   * Return the log probability of each generated token (see TokenLogprob for the distribution).
+   *
+   * @generated from field: bool logprobs = 15;
+   */
+  logprobs: boolean;
+
+  /**
+   * With logprobs, also return this many most likely alternatives for each position, in
+   * [0, 20]. Unset: 0. Setting it without logprobs is an error.
+   *
+   * @generated from field: optional uint32 top_logprobs = 16;
+   */
+  topLogprobs?: number | undefined;
 };
 
 /**
@@ -152,6 +212,14 @@ export type GenerateResponse = Message<"inference.v1.GenerateResponse"> & {
    * @generated from field: inference.v1.Usage usage = 4;
    */
   usage?: Usage | undefined;
+
+  /**
+   * With logprobs: one entry per generated token, in order (including the token that ended
+   * generation, whose text is not in text).
+   *
+   * @generated from field: repeated inference.v1.TokenLogprob logprobs = 5;
+   */
+  logprobs: TokenLogprob[];
 };
 
 /**
@@ -231,6 +299,66 @@ export type GenerateStreamRequest = Message<"inference.v1.GenerateStreamRequest"
    * @generated from field: repeated string stop = 9;
    */
   stop: string[];
+
+  /**
+   * Subtracted from the logit of every token that already appears in the generated text (not
+   * the prompt), once however often it appeared: OpenAI's and vLLM's presence_penalty. In
+   * [-2, 2]; positive values favour new tokens. Unset: 0 (off).
+   *
+   * @generated from field: optional float presence_penalty = 10;
+   */
+  presencePenalty?: number | undefined;
+
+  /**
+   * Subtracted from the logit of every token once per time it appears in the generated text
+   * (not the prompt): OpenAI's and vLLM's frequency_penalty. In [-2, 2]. Unset: 0 (off).
+   *
+   * @generated from field: optional float frequency_penalty = 11;
+   */
+  frequencyPenalty?: number | undefined;
+
+  /**
+   * Divides the positive logits and multiplies the negative ones of every token that appears in
+   * the prompt or the generated text: the CTRL paper's penalty as transformers'
+   * RepetitionPenaltyLogitsProcessor and vLLM apply it. In (0, inf), finite; above 1
+   * discourages repetition. Unset: 1 (off).
+   *
+   * @generated from field: optional float repetition_penalty = 12;
+   */
+  repetitionPenalty?: number | undefined;
+
+  /**
+   * Drops every token whose probability (after temperature) is below min_p times the most
+   * likely token's: transformers' MinPLogitsWarper and vLLM's min_p. In [0, 1]; 0 is off.
+   * Greedy decoding ignores it (it never removes the most likely token). Unset: 0 (off).
+   *
+   * @generated from field: optional float min_p = 13;
+   */
+  minP?: number | undefined;
+
+  /**
+   * Generation stops when the model produces one of these ids, as at its end-of-sequence token:
+   * finish_reason is FINISH_REASON_STOP and the token is not returned as text (its id still is).
+   * Each must be below the model's vocab_size.
+   *
+   * @generated from field: repeated uint32 stop_token_ids = 14;
+   */
+  stopTokenIds: number[];
+
+  /**
+   * Return the log probability of each generated token (see TokenLogprob for the distribution).
+   *
+   * @generated from field: bool logprobs = 15;
+   */
+  logprobs: boolean;
+
+  /**
+   * With logprobs, also return this many most likely alternatives for each position, in
+   * [0, 20]. Unset: 0. Setting it without logprobs is an error.
+   *
+   * @generated from field: optional uint32 top_logprobs = 16;
+   */
+  topLogprobs?: number | undefined;
 };
 
 /**
@@ -281,6 +409,13 @@ export type GenerateStreamResponse = Message<"inference.v1.GenerateStreamRespons
    * @generated from field: string model = 5;
    */
   model: string;
+
+  /**
+   * With logprobs: one entry per id in token_ids, in the same order.
+   *
+   * @generated from field: repeated inference.v1.TokenLogprob logprobs = 6;
+   */
+  logprobs: TokenLogprob[];
 };
 
 /**
@@ -289,6 +424,95 @@ export type GenerateStreamResponse = Message<"inference.v1.GenerateStreamRespons
  */
 export const GenerateStreamResponseSchema: GenMessage<GenerateStreamResponse> = /*@__PURE__*/
   messageDesc(file_inference_v1_inference, 4);
+
+/**
+ * TokenLogprob is the log probability of one generated token, and of its likeliest
+ * alternatives.
+ *
+ * The distribution is the one the token was actually drawn from, as vLLM's
+ * logprobs_mode=processed_logprobs: the natural-log softmax of the logits after the penalties,
+ * temperature, top_k, top_p and min_p, so every alternative those filters removed has
+ * probability 0 and is never listed, and the listed probabilities of a position sum to at most 1.
+ * Greedy decoding (temperature 0) draws from no distribution; there the values are the
+ * log-softmax of the penalized logits at temperature 1, with no top_k, top_p or min_p (as vLLM
+ * reports greedy requests).
+ *
+ * @generated from message inference.v1.TokenLogprob
+ */
+export type TokenLogprob = Message<"inference.v1.TokenLogprob"> & {
+  /**
+   * The generated token.
+   *
+   * @generated from field: uint32 token_id = 1;
+   */
+  tokenId: number;
+
+  /**
+   * The token's text decoded on its own, special tokens included (a token holding part of a
+   * UTF-8 character decodes to U+FFFD).
+   *
+   * @generated from field: string token = 2;
+   */
+  token: string;
+
+  /**
+   * Natural log of the token's probability; 0 or less.
+   *
+   * @generated from field: float logprob = 3;
+   */
+  logprob: number;
+
+  /**
+   * The top_logprobs likeliest tokens of this position, most likely first (ties by lower id);
+   * fewer when fewer have non-zero probability. The generated token is among them only when it
+   * is one of the likeliest.
+   *
+   * @generated from field: repeated inference.v1.TopLogprob top_logprobs = 4;
+   */
+  topLogprobs: TopLogprob[];
+};
+
+/**
+ * Describes the message inference.v1.TokenLogprob.
+ * Use `create(TokenLogprobSchema)` to create a new message.
+ */
+export const TokenLogprobSchema: GenMessage<TokenLogprob> = /*@__PURE__*/
+  messageDesc(file_inference_v1_inference, 5);
+
+/**
+ * TopLogprob is one alternative at a generated position.
+ *
+ * @generated from message inference.v1.TopLogprob
+ */
+export type TopLogprob = Message<"inference.v1.TopLogprob"> & {
+  /**
+   * The alternative token.
+   *
+   * @generated from field: uint32 token_id = 1;
+   */
+  tokenId: number;
+
+  /**
+   * The token's text decoded on its own, as in TokenLogprob.
+   *
+   * @generated from field: string token = 2;
+   */
+  token: string;
+
+  /**
+   * Natural log of its probability in the same distribution as TokenLogprob's.
+   *
+   * @generated from field: float logprob = 3;
+   */
+  logprob: number;
+};
+
+/**
+ * Describes the message inference.v1.TopLogprob.
+ * Use `create(TopLogprobSchema)` to create a new message.
+ */
+export const TopLogprobSchema: GenMessage<TopLogprob> = /*@__PURE__*/
+  messageDesc(file_inference_v1_inference, 6);
 
 /**
  * Usage counts the tokens of a call.
@@ -316,7 +540,7 @@ export type Usage = Message<"inference.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_inference_v1_inference, 5);
+  messageDesc(file_inference_v1_inference, 7);
 
 /**
  * ListModelsRequest has no fields yet.
@@ -331,7 +555,7 @@ export type ListModelsRequest = Message<"inference.v1.ListModelsRequest"> & {
  * Use `create(ListModelsRequestSchema)` to create a new message.
  */
 export const ListModelsRequestSchema: GenMessage<ListModelsRequest> = /*@__PURE__*/
-  messageDesc(file_inference_v1_inference, 6);
+  messageDesc(file_inference_v1_inference, 8);
 
 /**
  * ListModelsResponse lists the models a gateway serves.
@@ -352,7 +576,7 @@ export type ListModelsResponse = Message<"inference.v1.ListModelsResponse"> & {
  * Use `create(ListModelsResponseSchema)` to create a new message.
  */
 export const ListModelsResponseSchema: GenMessage<ListModelsResponse> = /*@__PURE__*/
-  messageDesc(file_inference_v1_inference, 7);
+  messageDesc(file_inference_v1_inference, 9);
 
 /**
  * ModelInfo is what a client needs to know about a model to call it.
@@ -415,7 +639,152 @@ export type ModelInfo = Message<"inference.v1.ModelInfo"> & {
  * Use `create(ModelInfoSchema)` to create a new message.
  */
 export const ModelInfoSchema: GenMessage<ModelInfo> = /*@__PURE__*/
-  messageDesc(file_inference_v1_inference, 8);
+  messageDesc(file_inference_v1_inference, 10);
+
+/**
+ * TokenizeRequest asks for the token ids of a text or a conversation. Exactly one of text and
+ * messages must be set.
+ *
+ * @generated from message inference.v1.TokenizeRequest
+ */
+export type TokenizeRequest = Message<"inference.v1.TokenizeRequest"> & {
+  /**
+   * The model id from ListModels; empty selects the server's default model.
+   *
+   * @generated from field: string model = 1;
+   */
+  model: string;
+
+  /**
+   * Text to tokenize, as GenerateRequest.prompt is.
+   *
+   * @generated from field: string text = 2;
+   */
+  text: string;
+
+  /**
+   * A conversation, rendered with the model's chat template (with the generation prompt) as
+   * GenerateRequest.messages is.
+   *
+   * @generated from field: repeated inference.v1.ChatMessage messages = 3;
+   */
+  messages: ChatMessage[];
+
+  /**
+   * Whether to add the tokenizer's special tokens (such as BOS) to text. Unset: what Generate
+   * does, so the ids equal the prompt Generate would run: added for text (where the tokenizer
+   * config says so), not for messages, whose rendered template already holds them.
+   *
+   * @generated from field: optional bool add_special_tokens = 4;
+   */
+  addSpecialTokens?: boolean | undefined;
+};
+
+/**
+ * Describes the message inference.v1.TokenizeRequest.
+ * Use `create(TokenizeRequestSchema)` to create a new message.
+ */
+export const TokenizeRequestSchema: GenMessage<TokenizeRequest> = /*@__PURE__*/
+  messageDesc(file_inference_v1_inference, 11);
+
+/**
+ * TokenizeResponse is a tokenization.
+ *
+ * @generated from message inference.v1.TokenizeResponse
+ */
+export type TokenizeResponse = Message<"inference.v1.TokenizeResponse"> & {
+  /**
+   * The token ids, in order.
+   *
+   * @generated from field: repeated uint32 token_ids = 1;
+   */
+  tokenIds: number[];
+
+  /**
+   * The vocabulary entry of each id, as the tokenizer spells it (such as "▁Hello" or "Ġworld"),
+   * one per id.
+   *
+   * @generated from field: repeated string tokens = 2;
+   */
+  tokens: string[];
+
+  /**
+   * The id of the model whose tokenizer was used.
+   *
+   * @generated from field: string model = 3;
+   */
+  model: string;
+};
+
+/**
+ * Describes the message inference.v1.TokenizeResponse.
+ * Use `create(TokenizeResponseSchema)` to create a new message.
+ */
+export const TokenizeResponseSchema: GenMessage<TokenizeResponse> = /*@__PURE__*/
+  messageDesc(file_inference_v1_inference, 12);
+
+/**
+ * DetokenizeRequest asks for the text of token ids.
+ *
+ * @generated from message inference.v1.DetokenizeRequest
+ */
+export type DetokenizeRequest = Message<"inference.v1.DetokenizeRequest"> & {
+  /**
+   * The model id from ListModels; empty selects the server's default model.
+   *
+   * @generated from field: string model = 1;
+   */
+  model: string;
+
+  /**
+   * The ids to decode; each must be below the model's vocab_size.
+   *
+   * @generated from field: repeated uint32 token_ids = 2;
+   */
+  tokenIds: number[];
+
+  /**
+   * Leave special tokens (BOS, EOS, chat markers) out of the text, as generated text does.
+   *
+   * @generated from field: bool skip_special_tokens = 3;
+   */
+  skipSpecialTokens: boolean;
+};
+
+/**
+ * Describes the message inference.v1.DetokenizeRequest.
+ * Use `create(DetokenizeRequestSchema)` to create a new message.
+ */
+export const DetokenizeRequestSchema: GenMessage<DetokenizeRequest> = /*@__PURE__*/
+  messageDesc(file_inference_v1_inference, 13);
+
+/**
+ * DetokenizeResponse is the text of some token ids.
+ *
+ * @generated from message inference.v1.DetokenizeResponse
+ */
+export type DetokenizeResponse = Message<"inference.v1.DetokenizeResponse"> & {
+  /**
+   * The decoded text.
+   *
+   * @generated from field: string text = 1;
+   */
+  text: string;
+
+  /**
+   * The id of the model whose tokenizer was used.
+   *
+   * @generated from field: string model = 2;
+   */
+  model: string;
+};
+
+/**
+ * Describes the message inference.v1.DetokenizeResponse.
+ * Use `create(DetokenizeResponseSchema)` to create a new message.
+ */
+export const DetokenizeResponseSchema: GenMessage<DetokenizeResponse> = /*@__PURE__*/
+  messageDesc(file_inference_v1_inference, 14);
 
 /**
  * FinishReason says why generation ended.
@@ -472,6 +841,10 @@ export const FinishReasonSchema: GenEnum<FinishReason> = /*@__PURE__*/
  * The same request gives the same text over every protocol when sampling is greedy
  * (temperature 0) or seeded.
  *
+ * JSON requests (Connect JSON, gRPC-Web JSON) follow the proto3 JSON mapping, including its
+ * default for unknown fields: a field name the message does not have (such as "max_token"
+ * for "max_tokens") is rejected with invalid_argument naming it, never silently ignored.
+ *
  * @generated from service inference.v1.InferenceService
  */
 export const InferenceService: GenService<{
@@ -506,6 +879,27 @@ export const InferenceService: GenService<{
     methodKind: "unary";
     input: typeof ListModelsRequestSchema;
     output: typeof ListModelsResponseSchema;
+  },
+  /**
+   * Tokenize turns text, or a conversation rendered with the chat template, into the model's
+   * token ids, exactly as Generate would (so len(token_ids) is Generate's usage.prompt_tokens).
+   *
+   * @generated from rpc inference.v1.InferenceService.Tokenize
+   */
+  tokenize: {
+    methodKind: "unary";
+    input: typeof TokenizeRequestSchema;
+    output: typeof TokenizeResponseSchema;
+  },
+  /**
+   * Detokenize turns token ids back into text.
+   *
+   * @generated from rpc inference.v1.InferenceService.Detokenize
+   */
+  detokenize: {
+    methodKind: "unary";
+    input: typeof DetokenizeRequestSchema;
+    output: typeof DetokenizeResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_inference_v1_inference, 0);

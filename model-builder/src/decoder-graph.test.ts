@@ -107,7 +107,12 @@ async function lastLogits(session: ort.InferenceSession, d: DecoderModelDimensio
 const PROMPT = [1, 77, 191, 116, 218, 142, 49, 285];
 
 const configurations: { readonly label: string; readonly options: DecoderModelOptions }[] = [
-  { label: "built-in (grouped-query attention, inline weights)", options: TINY_MODEL_OPTIONS },
+  // Random weights: the built-in model's own (corpus) weights zero the attention output, which
+  // would hide a broken cache or mask; corpus-bigram.test.ts runs those.
+  {
+    label: "built-in size, random weights (grouped-query attention, inline weights)",
+    options: { ...TINY_MODEL_OPTIONS, weights: "random" },
+  },
   {
     label: "one kv head, three layers, external data",
     options: {

@@ -8,7 +8,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { builtinModelDir } from "./builtin-model.js";
 
 const cli = fileURLToPath(new URL("./build-builtin-model.js", import.meta.url));
 
@@ -45,9 +44,20 @@ describe("build-builtin-model command", () => {
     assert.match(second.stdout, /is up to date/);
   });
 
+  test("writes the built-in model, corpus weights and all, when given only --out", async () => {
+    const out = join(root, "builtin");
+    const result = await runCli(["--out", out]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^wrote .*hidden 64, 2 layers, 4\/2 heads, vocab 2048/);
+    const config = JSON.parse(await readFile(join(out, "config.json"), "utf8"));
+    assert.match(config.parley, /bigram model of a public-domain English text/);
+    assert.match(config.parley, /not a real language model/);
+  });
+
   test("refuses bad options with exit code 2 and a message", async () => {
     const cases: [string[], RegExp][] = [
       [["--hidden", "128"], /--out is required/],
+      [[], /--out is required/],
       [["--out", join(root, "bad"), "--hidden", "12.5"], /--hidden must be a non-negative integer/],
       [["--out", join(root, "bad"), "--vocab", "10"], /vocabSize must be at least 261/],
       [["--unknown"], /Unknown option/],
@@ -57,10 +67,5 @@ describe("build-builtin-model command", () => {
       assert.equal(result.code, 2, args.join(" "));
       assert.match(result.stderr, message);
     }
-  });
-
-  test("puts the built-in model in the gateway package's models folder", () => {
-    const gateway = fileURLToPath(new URL("../../../", import.meta.url));
-    assert.equal(builtinModelDir(), join(gateway, "models", "parley-tiny"));
   });
 });

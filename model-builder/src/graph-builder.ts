@@ -12,10 +12,15 @@ import {
 } from "./encode-onnx-model.js";
 import type { Q4Options } from "./matmul-nbits.js";
 
-/** How a weight's values are drawn: uniform in [-bound, bound), or all ones (norm scales). */
+/**
+ * How a weight's values are made: drawn uniform in [-bound, bound), all ones (norm scales), all
+ * zeros, or given (row-major, as derived from the corpus for the built-in model).
+ */
 export type WeightInit =
   | { readonly kind: "uniform"; readonly bound: number }
-  | { readonly kind: "ones" };
+  | { readonly kind: "ones" }
+  | { readonly kind: "zeros" }
+  | { readonly kind: "values"; readonly values: Float32Array };
 
 /**
  * How a weight's values (always drawn as float32) are stored: as float32 or float16, or

@@ -15,7 +15,15 @@
  */
 import { type DecoderModelDimensions, Q4_BLOCK_SIZE } from "./decoder-model-options.js";
 import { DataType } from "./encode-onnx-model.js";
-import { createGraphBuilder, type GraphBuilder, type GraphSpec } from "./graph-builder.js";
+import {
+  createGraphBuilder,
+  type GraphBuilder,
+  type GraphSpec,
+  type WeightInit,
+} from "./graph-builder.js";
+
+/** Values for some weights by name, in place of drawn ones (the built-in model's corpus weights). */
+export type WeightOverrides = Readonly<Record<string, WeightInit>>;
 
 /** Added to the scores of keys a query may not see: large but finite, so a row never turns NaN. */
 const MASKED_SCORE = -1e9;
@@ -68,8 +76,9 @@ function project(
   outputs: number,
   output: string,
   d: DecoderModelDimensions,
+  overrides: WeightOverrides,
 ): string {
-  const init = { kind: "uniform", bound: 1 / Math.sqrt(inputs) } as const;
+  const init = overrides[weightName] ?? { kind: "uniform", bound: 1 / Math.sqrt(inputs) };
   if (d.precision !== "q4f16") {
     const weight = g.weight(weightName, [inputs, outputs], init, activationType(d));
     return g.node("MatMul", [x, weight], output);
@@ -91,9 +100,9 @@ function linear(
   name: string,
   inputs: number,
   outputs: number,
-  d: DecoderModelDimensions,
+  { d, overrides }: LayerContext,
 ): string {
-  return project(g, x, `${name}.weight`, inputs, outputs, `${name}/out`, d);
+  return project(g, x, `${name}.weight`, inputs, outputs, `${name}/out`, d, overrides);
 }
 
 /** cos and sin tables, broadcastable against the tensor they rotate. */
@@ -217,6 +226,7 @@ function pastOf(g: GraphBuilder, past: string, useCache: string, name: string): 
 
 interface LayerContext {
   readonly d: DecoderModelDimensions;
+  readonly overrides: WeightOverrides;
   readonly rotary: ReturnType<typeof rotaryTables>;
   readonly bias: string;
   /** int64 [1]: 1 to use the past, 0 to ignore it (merged decoders); absent: always use it. */
@@ -224,12 +234,8 @@ interface LayerContext {
 }
 
 /** Self-attention of layer `i` with past keys/values; declares that layer's cache IO. */
-function attention(
-  g: GraphBuilder,
-  x: string,
-  i: number,
-  { d, rotary, bias, useCache }: LayerContext,
-): string {
+function attention(g: GraphBuilder, x: string, i: number, context: LayerContext): string {
+  const { d, rotary, bias, useCache } = context;
   const p = `model.layers.${i}.self_attn`;
   const group = d.heads / d.kvHeads;
   const pastShape = [BATCH, d.kvHeads, PAST, d.headDim];
@@ -243,7 +249,7 @@ function attention(
       ? pastValueInput
       : pastOf(g, pastValueInput, useCache, `${p}/past_value`);
 
-  const q = linear(g, x, `${p}.q_proj`, d.hiddenSize, d.heads * d.headDim, d);
+  const q = linear(g, x, `${p}.q_proj`, d.hiddenSize, d.heads * d.headDim, context);
   const qHeads = g.node(
     "Reshape",
     [q, g.int64([0, 0, d.kvHeads, group, d.headDim])],
@@ -261,9 +267,9 @@ function attention(
     return g.node("Transpose", [heads], `${p}/${name}`, { perm: [0, 2, 1, 3] }); // [B, KVH, S, D]
   };
   const kvWidth = d.kvHeads * d.headDim;
-  const key = headsOf(linear(g, x, `${p}.k_proj`, d.hiddenSize, kvWidth, d), "key");
+  const key = headsOf(linear(g, x, `${p}.k_proj`, d.hiddenSize, kvWidth, context), "key");
   const keyRope = rope(g, key, rotary.key, `${p}/k_rope`, d.headDim / 2);
-  const value = headsOf(linear(g, x, `${p}.v_proj`, d.hiddenSize, kvWidth, d), "value");
+  const value = headsOf(linear(g, x, `${p}.v_proj`, d.hiddenSize, kvWidth, context), "value");
 
   const presentKey = g.node("Concat", [pastKey, keyRope], `present.${i}.key`, { axis: 2 });
   const presentValue = g.node("Concat", [pastValue, value], `present.${i}.value`, { axis: 2 });
@@ -280,28 +286,32 @@ function attention(
   const masked = g.node("Add", [scaled, bias], `${p}/masked`);
   const probs32 = g.node("Softmax", [masked], `${p}/probs`, { axis: -1 });
   const probs = toActivation(g, probs32, `${p}/probs_half`, d);
-  const context = g.node("MatMul", [probs, values], `${p}/context`); // [B, KVH, group, S, D]
-  const merged = g.node("Transpose", [context], `${p}/context_t`, { perm: [0, 3, 1, 2, 4] });
+  const attended = g.node("MatMul", [probs, values], `${p}/context`); // [B, KVH, group, S, D]
+  const merged = g.node("Transpose", [attended], `${p}/context_t`, { perm: [0, 3, 1, 2, 4] });
   const flat = g.node(
     "Reshape",
     [merged, g.int64([0, 0, d.heads * d.headDim])],
     `${p}/context_flat`,
   );
-  return linear(g, flat, `${p}.o_proj`, d.heads * d.headDim, d.hiddenSize, d);
+  return linear(g, flat, `${p}.o_proj`, d.heads * d.headDim, d.hiddenSize, context);
 }
 
 /** SwiGLU MLP: down(silu(gate(x)) × up(x)), SiLU as x·sigmoid(x). */
-function mlp(g: GraphBuilder, x: string, i: number, d: DecoderModelDimensions): string {
+function mlp(g: GraphBuilder, x: string, i: number, context: LayerContext): string {
+  const { d } = context;
   const p = `model.layers.${i}.mlp`;
-  const gate = linear(g, x, `${p}.gate_proj`, d.hiddenSize, d.intermediateSize, d);
-  const up = linear(g, x, `${p}.up_proj`, d.hiddenSize, d.intermediateSize, d);
+  const gate = linear(g, x, `${p}.gate_proj`, d.hiddenSize, d.intermediateSize, context);
+  const up = linear(g, x, `${p}.up_proj`, d.hiddenSize, d.intermediateSize, context);
   const silu = g.node("Mul", [gate, g.node("Sigmoid", [gate], `${p}/gate_sigmoid`)], `${p}/silu`);
   const product = g.node("Mul", [silu, up], `${p}/product`);
-  return linear(g, product, `${p}.down_proj`, d.intermediateSize, d.hiddenSize, d);
+  return linear(g, product, `${p}.down_proj`, d.intermediateSize, d.hiddenSize, context);
 }
 
-/** The whole decoder graph for dimensions `d`. */
-export function buildDecoderGraph(d: DecoderModelDimensions): GraphSpec {
+/** The whole decoder graph for dimensions `d`; weights not in `overrides` are drawn. */
+export function buildDecoderGraph(
+  d: DecoderModelDimensions,
+  overrides: WeightOverrides = {},
+): GraphSpec {
   const g = createGraphBuilder();
   const inputIds = g.input("input_ids", DataType.INT64, [BATCH, SEQ]);
   const attentionMask = g.input("attention_mask", DataType.INT64, [BATCH, TOTAL]);
@@ -330,12 +340,13 @@ export function buildDecoderGraph(d: DecoderModelDimensions): GraphSpec {
   const embeddings = g.weight(
     "model.embed_tokens.weight",
     [d.vocabSize, d.hiddenSize],
-    { kind: "uniform", bound: Math.sqrt(3) },
+    overrides["model.embed_tokens.weight"] ?? { kind: "uniform", bound: Math.sqrt(3) },
     activationType(d),
   );
   let hidden = g.node("Gather", [embeddings, inputIds], "model.embed_tokens/out");
   const context: LayerContext = {
     d,
+    overrides,
     rotary: rotaryTables(g, positionIds, d),
     bias: attentionBias(g, inputIds, attentionMask),
     useCache,
@@ -344,7 +355,7 @@ export function buildDecoderGraph(d: DecoderModelDimensions): GraphSpec {
     const p = `model.layers.${i}`;
     const attended = attention(g, rmsNorm(g, hidden, `${p}.input_layernorm`, d), i, context);
     hidden = g.node("Add", [hidden, attended], `${p}/attn_residual`);
-    const transformed = mlp(g, rmsNorm(g, hidden, `${p}.post_attention_layernorm`, d), i, d);
+    const transformed = mlp(g, rmsNorm(g, hidden, `${p}.post_attention_layernorm`, d), i, context);
     hidden = g.node("Add", [hidden, transformed], `${p}/mlp_residual`);
   }
   const normed = rmsNorm(g, hidden, "model.norm", d);
@@ -365,6 +376,6 @@ export function buildDecoderGraph(d: DecoderModelDimensions): GraphSpec {
           ],
           "logits_to_keep/hidden",
         );
-  project(g, kept, "lm_head.weight", d.hiddenSize, d.vocabSize, "logits", d);
+  project(g, kept, "lm_head.weight", d.hiddenSize, d.vocabSize, "logits", d, overrides);
   return g.build("parley_llama_decoder");
 }

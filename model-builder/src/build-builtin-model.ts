@@ -1,25 +1,26 @@
 /**
  * @module Command line of the model generator, run by the gateway's build:
- * `node dist/models/builtin/build-builtin-model.js` writes the built-in model, and
+ * `node model-builder/dist/build-builtin-model.js --out DIR` writes the built-in model into DIR, and
  * `… --out DIR --hidden 512 --layers 8 --vocab 32000` writes a bigger one (for benchmarks), and
  * `--precision fp16` or `q4f16` (with `--zero-points`) a half-precision or 4-bit one.
- * Unset dimensions take the built-in model's values, or are derived from --hidden.
+ * Unset dimensions take the built-in model's values, or are derived from --hidden; weights are
+ * random unless `--weights corpus` (the built-in model's bigram weights) is given.
  */
 import { parseArgs } from "node:util";
-import { builtinModelDir } from "./builtin-model.js";
+import { buildBuiltinModel } from "./build-builtin-model-folder.js";
 import {
   type DecoderModelOptions,
   type ModelPrecision,
+  type ModelWeightSource,
   modelPrecisions,
-  TINY_MODEL_OPTIONS,
+  modelWeightSources,
 } from "./decoder-model-options.js";
 import { writeDecoderModel } from "./write-decoder-model.js";
 
-const USAGE = `usage: node build-builtin-model.js [--out DIR] [--hidden N] [--layers N] [--heads N]
+const USAGE = `usage: node build-builtin-model.js --out DIR [--hidden N] [--layers N] [--heads N]
   [--kv-heads N] [--intermediate N] [--vocab N] [--context N] [--seed N] [--external-data]
-  [--precision ${modelPrecisions.join("|")}] [--zero-points]
-Without options, writes the built-in model to ${builtinModelDir()}.
-With any dimension option, --out is required.`;
+  [--precision ${modelPrecisions.join("|")}] [--zero-points] [--weights ${modelWeightSources.join("|")}]
+Without other options, writes the built-in model (parley-tiny) into DIR.`;
 
 const dimensionFlags = {
   hidden: "hiddenSize",
@@ -64,6 +65,7 @@ async function main(argv: readonly string[]): Promise<void> {
       "external-data": { type: "boolean" },
       precision: { type: "string" },
       "zero-points": { type: "boolean" },
+      weights: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -84,19 +86,18 @@ async function main(argv: readonly string[]): Promise<void> {
     options.precision = values.precision as ModelPrecision;
   }
   if (values["zero-points"] === true) options.zeroPoints = true;
-  const custom = Object.keys(options).length > 0;
-  const out = typeof values.out === "string" ? values.out : undefined;
-  if (custom && out === undefined) {
-    throw new RangeError(
-      "--out is required with dimension options (the built-in model keeps its size)",
-    );
+  if (values.weights !== undefined) {
+    if (!(modelWeightSources as readonly string[]).includes(values.weights)) {
+      throw new RangeError(`--weights must be one of ${modelWeightSources.join(", ")}`);
+    }
+    options.weights = values.weights as ModelWeightSource;
   }
+  const custom = Object.keys(options).length > 0;
+  const out = values.out;
+  if (out === undefined) throw new RangeError("--out is required");
 
   const started = performance.now();
-  const result = await writeDecoderModel(
-    out ?? builtinModelDir(),
-    custom ? options : TINY_MODEL_OPTIONS,
-  );
+  const result = custom ? await writeDecoderModel(out, options) : await buildBuiltinModel(out);
   const d = result.dimensions;
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   const shape = `${d.precision}, hidden ${d.hiddenSize}, ${d.layers} layers, ${d.heads}/${d.kvHeads} heads, vocab ${d.vocabSize}, ${(result.parameters / 1e6).toFixed(2)}M parameters`;

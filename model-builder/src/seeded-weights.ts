@@ -1,5 +1,5 @@
 /**
- * @module Deterministic weight values. Each tensor draws from its own generator, seeded from the
+ * @module Deterministic weight values. Each drawn tensor has its own generator, seeded from the
  * model seed and the tensor's name, so its values do not depend on the order tensors are
  * written in, and a big tensor can be produced in chunks without holding it whole.
  */
@@ -28,12 +28,20 @@ export function elementCount(dims: readonly number[]): number {
 export function* weightChunks(weight: WeightSpec, seed: number): Generator<Float32Array> {
   const total = elementCount(weight.dims);
   const { init } = weight;
+  if (init.kind === "values" && init.values.length !== total) {
+    throw new RangeError(`${weight.name}: ${init.values.length} values for ${total} elements`);
+  }
   const rng = xoroshiro128plus(tensorSeed(seed, weight.name));
   for (let start = 0; start < total; start += CHUNK_ELEMENTS) {
-    const chunk = new Float32Array(Math.min(CHUNK_ELEMENTS, total - start));
+    const length = Math.min(CHUNK_ELEMENTS, total - start);
+    if (init.kind === "values") {
+      yield init.values.subarray(start, start + length);
+      continue;
+    }
+    const chunk = new Float32Array(length);
     if (init.kind === "ones") {
       chunk.fill(1);
-    } else {
+    } else if (init.kind === "uniform") {
       for (let i = 0; i < chunk.length; i++) {
         chunk[i] = (uniformFloat32(rng) * 2 - 1) * init.bound;
       }

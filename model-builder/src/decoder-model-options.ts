@@ -18,6 +18,16 @@ export const modelPrecisions = ["fp32", "fp16", "q4f16"] as const;
  */
 export type ModelPrecision = (typeof modelPrecisions)[number];
 
+/** Where a generated model's weights come from. */
+export const modelWeightSources = ["random", "corpus"] as const;
+
+/**
+ * random: every weight drawn from the seed (text is noise). corpus: the built-in model's bigram
+ * model of the bundled corpus in the embedding and output matrices, attention and MLP outputs
+ * zero (see corpus-bigram.ts), so text is a stream of the corpus's words.
+ */
+export type ModelWeightSource = (typeof modelWeightSources)[number];
+
 /** What a caller may set; every field has a default. */
 export interface DecoderModelOptions {
   /** @example 64 */
@@ -45,6 +55,8 @@ export interface DecoderModelOptions {
    * no zero-point input, as onnx-community's q4f16 exports have.
    */
   readonly zeroPoints?: boolean;
+  /** @example "random" (the default) */
+  readonly weights?: ModelWeightSource;
   /** Which inputs the graph declares, to look like another exporter's graph. */
   readonly signature?: DecoderSignature;
 }
@@ -87,15 +99,23 @@ export interface DecoderModelDimensions {
     readonly logitsToKeep: DecoderSignature["logitsToKeep"];
     readonly extraInputs: readonly string[];
   };
+  readonly weights: ModelWeightSource;
 }
 
-/** The built-in model's size: a decode step takes well under a millisecond on one core. */
+/** Most tokens a corpus-weight model may have: its bigram table is counted densely per context. */
+export const MAX_CORPUS_VOCAB_SIZE = 8192;
+
+/**
+ * The built-in model: a decode step takes well under a millisecond on one core, and the 2048
+ * tokens hold about 800 whole words and punctuation marks of the corpus, the ones it can emit.
+ */
 export const TINY_MODEL_OPTIONS = {
   hiddenSize: 64,
   layers: 2,
-  vocabSize: 512,
+  vocabSize: 2048,
   contextLength: 2048,
   seed: 1234,
+  weights: "corpus",
 } as const satisfies DecoderModelOptions;
 
 const EXTERNAL_DATA_THRESHOLD_BYTES = 64 * 1024 * 1024;
@@ -115,7 +135,10 @@ function positiveInteger(name: string, value: number): number {
 
 /** Parameter count of a model with these dimensions. */
 export function parameterCount(
-  d: Omit<DecoderModelDimensions, "externalData" | "precision" | "zeroPoints" | "signature">,
+  d: Omit<
+    DecoderModelDimensions,
+    "externalData" | "precision" | "zeroPoints" | "signature" | "weights"
+  >,
 ): number {
   const attention = d.hiddenSize * d.headDim * (2 * d.heads + 2 * d.kvHeads);
   const mlp = 3 * d.hiddenSize * d.intermediateSize;
@@ -174,6 +197,18 @@ export function resolveDecoderModelOptions(
   if (zeroPoints && precision !== "q4f16") {
     throw new RangeError("zeroPoints applies to q4f16 models only");
   }
+  const weights = options.weights ?? "random";
+  if (!modelWeightSources.includes(weights)) {
+    throw new RangeError(`weights must be one of ${modelWeightSources.join(", ")}, got ${weights}`);
+  }
+  if (weights === "corpus" && vocabSize > MAX_CORPUS_VOCAB_SIZE) {
+    throw new RangeError(
+      `corpus weights take at most ${MAX_CORPUS_VOCAB_SIZE} tokens, got vocabSize ${vocabSize}`,
+    );
+  }
+  if (weights === "corpus" && hiddenSize < 3) {
+    throw new RangeError(`corpus weights need hiddenSize >= 3, got ${hiddenSize}`);
+  }
   const dimensions = {
     hiddenSize,
     layers,
@@ -200,5 +235,6 @@ export function resolveDecoderModelOptions(
       logitsToKeep: options.signature?.logitsToKeep ?? undefined,
       extraInputs: options.signature?.extraInputs ?? [],
     },
+    weights,
   };
 }

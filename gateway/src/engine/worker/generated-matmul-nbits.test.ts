@@ -8,14 +8,17 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import {
+  createGraphBuilder,
+  DataType,
+  float16Array,
+  type Q4Weight,
+  quantizeMatMulNBits,
+  weightChunks,
+  writeOnnxModel,
+} from "@parley/model-builder";
 import * as ort from "onnxruntime-node";
-import { decodeFloat16, float16Bits, float16Tensor } from "../../engine/worker/float16.js";
-import { DataType } from "./encode-onnx-model.js";
-import { createGraphBuilder } from "./graph-builder.js";
-import { float16Array } from "./half-precision.js";
-import { type Q4Weight, quantizeMatMulNBits } from "./matmul-nbits.js";
-import { weightChunks } from "./seeded-weights.js";
-import { writeOnnxModel } from "./write-onnx-model.js";
+import { decodeFloat16, float16Bits, float16Tensor } from "./float16.js";
 
 /** K spans three blocks of 32, the last one half full: an odd count and a padded block. */
 const K = 80;

@@ -23,11 +23,14 @@ export const BYTE_TO_CHAR: readonly string[] = (() => {
 })();
 
 /** The pre-tokenizer split of Hugging Face's ByteLevel pre-tokenizer (GPT-2's pattern). */
-const PRE_TOKENIZE = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
+export const PRE_TOKENIZE =
+  /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
+
+const utf8 = new TextEncoder();
 
 /** `text`'s UTF-8 bytes as byte-level characters, one per byte. */
 export function toByteChars(text: string): string[] {
-  return Array.from(new TextEncoder().encode(text), (byte) => BYTE_TO_CHAR[byte] as string);
+  return Array.from(utf8.encode(text), (byte) => BYTE_TO_CHAR[byte] as string);
 }
 
 export type Merge = readonly [string, string];
@@ -43,7 +46,7 @@ export interface LearnMergesOptions {
 }
 
 /** Merges `pair` wherever it occurs in `symbols` (left to right, non-overlapping). */
-function applyMerge(symbols: string[], [a, b]: Merge): string[] {
+function applyMerge(symbols: readonly string[], [a, b]: Merge): string[] {
   const merged: string[] = [];
   for (let i = 0; i < symbols.length; i++) {
     if (symbols[i] === a && symbols[i + 1] === b) {
@@ -56,7 +59,16 @@ function applyMerge(symbols: string[], [a, b]: Merge): string[] {
   return merged;
 }
 
-/** Learns merges the standard way: repeatedly merge the most frequent adjacent pair. */
+/** A pair's key; byte-level symbols never contain a space, so the space is unambiguous. */
+function pairKey(a: string, b: string): string {
+  return `${a} ${b}`;
+}
+
+/**
+ * Learns merges the standard way: repeatedly merge the most frequent adjacent pair (ties go to
+ * the smaller pair key). Pair counts are kept incrementally, and a merge rewrites only the words
+ * that hold its pair, so a few thousand merges over a 200 KB corpus take well under a second.
+ */
 export function learnMerges(options: LearnMergesOptions): Merge[] {
   const frequency = new Map<string, number>();
   for (const piece of options.corpus.match(PRE_TOKENIZE) ?? []) {
@@ -64,15 +76,41 @@ export function learnMerges(options: LearnMergesOptions): Merge[] {
     frequency.set(word, (frequency.get(word) ?? 0) + 1);
   }
   // Sorted so the result does not depend on Map insertion order of equal counts.
-  let words = [...frequency.entries()]
+  const words = [...frequency.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([word, count]) => ({ symbols: Array.from(word), count }));
+  const pairCounts = new Map<string, number>();
+  const wordsWithPair = new Map<string, Set<number>>();
+  const count = (index: number, sign: 1 | -1) => {
+    const { symbols, count: weight } = words[index] as (typeof words)[number];
+    for (let i = 0; i + 1 < symbols.length; i++) {
+      const key = pairKey(symbols[i] as string, symbols[i + 1] as string);
+      const total = (pairCounts.get(key) ?? 0) + sign * weight;
+      if (total === 0) pairCounts.delete(key);
+      else pairCounts.set(key, total);
+      if (sign === 1) {
+        const holders = wordsWithPair.get(key) ?? new Set<number>();
+        holders.add(index);
+        wordsWithPair.set(key, holders);
+      }
+    }
+  };
+  for (let index = 0; index < words.length; index++) count(index, 1);
+
   const merges: Merge[] = [];
   const known = new Set(BYTE_TO_CHAR);
   const merge = (pair: Merge) => {
     merges.push(pair);
     known.add(pair[0] + pair[1]);
-    words = words.map(({ symbols, count }) => ({ symbols: applyMerge(symbols, pair), count }));
+    const key = pairKey(...pair);
+    // A stale holder (its pair merged away since) is harmless: applyMerge leaves it unchanged.
+    for (const index of wordsWithPair.get(key) ?? []) {
+      const word = words[index] as (typeof words)[number];
+      count(index, -1);
+      word.symbols = applyMerge(word.symbols, pair);
+      count(index, 1);
+    }
+    wordsWithPair.delete(key);
   };
 
   for (const character of options.wholeCharacters) {
@@ -84,20 +122,12 @@ export function learnMerges(options: LearnMergesOptions): Merge[] {
     }
   }
   while (merges.length < options.maxMerges) {
-    const pairs = new Map<string, number>();
-    for (const { symbols, count } of words) {
-      for (let i = 0; i + 1 < symbols.length; i++) {
-        // Byte-level symbols never contain a space, so a space separates the pair unambiguously.
-        const key = `${symbols[i]} ${symbols[i + 1]}`;
-        pairs.set(key, (pairs.get(key) ?? 0) + count);
-      }
-    }
     let best: string | undefined;
     let bestCount = 0;
-    for (const [key, count] of pairs) {
-      if (count > bestCount || (count === bestCount && best !== undefined && key < best)) {
+    for (const [key, total] of pairCounts) {
+      if (total > bestCount || (total === bestCount && best !== undefined && key < best)) {
         best = key;
-        bestCount = count;
+        bestCount = total;
       }
     }
     if (best === undefined || bestCount < options.minFrequency) break;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { decodeFloat16 } from "../../engine/worker/float16.js";
-import { float16Array, float16BitsOf } from "./half-precision.js";
+import { float16Array, float16BitsOf } from "@parley/model-builder";
+import { decodeFloat16 } from "./float16.js";
 
 test("every half-precision value converts back to its own bits (NaN to the quiet NaN)", () => {
   for (let bits = 0; bits < 65536; bits++) {

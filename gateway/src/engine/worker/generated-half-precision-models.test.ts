@@ -8,15 +8,15 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import * as ort from "onnxruntime-node";
-import { float16Bits, float16Tensor, float16ToFloat32 } from "../../engine/worker/float16.js";
-import { buildDecoderGraph } from "./decoder-graph.js";
 import {
+  buildDecoderGraph,
   type DecoderModelOptions,
   resolveDecoderModelOptions,
-  TINY_MODEL_OPTIONS,
-} from "./decoder-model-options.js";
-import { writeDecoderModel } from "./write-decoder-model.js";
+  writeDecoderModel,
+} from "@parley/model-builder";
+import * as ort from "onnxruntime-node";
+import { randomTinyModel } from "../../testing/model-fixtures.js";
+import { float16Bits, float16Tensor, float16ToFloat32 } from "./float16.js";
 
 const PROMPT = [1, 70, 80, 90, 100, 110, 120, 130];
 
@@ -84,7 +84,7 @@ describe("half-precision generated models", () => {
   let fp32: Float32Array;
   const write = async (name: string, options: DecoderModelOptions) => {
     const dir = join(root, name);
-    await writeDecoderModel(dir, { ...TINY_MODEL_OPTIONS, ...options });
+    await writeDecoderModel(dir, { ...randomTinyModel, ...options });
     return dir;
   };
   before(async () => {
@@ -110,10 +110,10 @@ describe("half-precision generated models", () => {
     test(`q4f16${zeroPoints ? " with zero points" : ""}: every weight MatMul is a MatMulNBits, logits follow the fp32 twin's`, async () => {
       const options = { precision: "q4f16", zeroPoints } as const;
       const graph = buildDecoderGraph(
-        resolveDecoderModelOptions({ ...TINY_MODEL_OPTIONS, ...options }),
+        resolveDecoderModelOptions({ ...randomTinyModel, ...options }),
       );
       const nbits = graph.nodes.filter((node) => node.opType === "MatMulNBits");
-      assert.equal(nbits.length, TINY_MODEL_OPTIONS.layers * 7 + 1); // q k v o gate up down, lm_head
+      assert.equal(nbits.length, randomTinyModel.layers * 7 + 1); // q k v o gate up down, lm_head
       for (const node of nbits) {
         assert.equal(node.domain, "com.microsoft");
         assert.equal(node.inputs.length, zeroPoints ? 4 : 3);
