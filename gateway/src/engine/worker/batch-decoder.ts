@@ -154,12 +154,13 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
       // A cancel during the run already released it: keep no cache for it.
       if (sequence.done) return;
       const length = sequence.promptIds.length;
-      sequence.kv = takeKvRow(layout, out.present, r, length);
+      const kv = takeKvRow(layout, out.present, r, length);
+      sequence.kv = kv;
       sequence.prefilled = length;
       sequence.cachedLength = length;
       emit(sequence, sequence.sampler.sample(out.logits[r] as Float32Array));
       // Finished on its first token: it never joins the batch, so its prompt's KV is kept here.
-      if (sequence.done && prefixCache.enabled) keep(sequence, sequence.kv as KvCache);
+      if (sequence.done && prefixCache.enabled) keep(sequence, kv);
     });
   }
 
