@@ -56,24 +56,31 @@ module.exports = {
         "Only engine/ imports onnxruntime-node (tests, their helpers and the bench may, to check it).",
       from: {
         path: "^gateway/src/",
-        pathNot: [
-          "^gateway/src/engine/",
-          "\\.test\\.ts$",
-          "^gateway/src/testing/",
-          "^gateway/src/bench/",
-        ],
+        pathNot: ["^gateway/src/engine/", "\\.test\\.ts$", "^gateway/src/testing/"],
       },
       to: { path: "onnxruntime-node" },
     },
     {
       name: "product-code-imports-no-tests",
       severity: "error",
-      comment: "Tests, test helpers and the bench stay out of the shipped product.",
-      from: {
-        path: "^gateway/src/",
-        pathNot: ["\\.test\\.ts$", "^gateway/src/testing/", "^gateway/src/bench/"],
-      },
-      to: { path: ["\\.test\\.ts$", "^gateway/src/testing/", "^gateway/src/bench/"] },
+      comment: "Tests and test helpers stay out of the shipped product.",
+      from: { path: "^gateway/src/", pathNot: ["\\.test\\.ts$", "^gateway/src/testing/"] },
+      to: { path: ["\\.test\\.ts$", "^gateway/src/testing/"] },
+    },
+    {
+      name: "bench-uses-only-gateway-exports",
+      severity: "error",
+      comment:
+        "bench/ reaches the gateway only through the entry points gateway/package.json exports.",
+      from: { path: "^bench/" },
+      to: { path: "^gateway/src/" },
+    },
+    {
+      name: "gateway-never-imports-the-bench",
+      severity: "error",
+      comment: "The bench measures the product and is never part of it.",
+      from: { path: "^gateway/" },
+      to: { path: "^bench/" },
     },
     {
       name: "product-never-runs-the-model-builder",
@@ -82,7 +89,7 @@ module.exports = {
         "The model builder is a build tool: the gateway's build runs it, tests and the bench use it; the product never imports it.",
       from: {
         path: "^gateway/src/",
-        pathNot: ["\\.test\\.ts$", "^gateway/src/testing/", "^gateway/src/bench/"],
+        pathNot: ["\\.test\\.ts$", "^gateway/src/testing/"],
       },
       to: { path: ["^model-builder/", "@parley/model-builder"] },
     },

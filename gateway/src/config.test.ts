@@ -189,6 +189,12 @@ describe("parseConfig", () => {
     assert.deepEqual(flagged.models, ["hf:a/b"]);
   });
 
+  it("takes --intra-op-threads auto, and a number", () => {
+    assert.equal(config(["--intra-op-threads", "auto"], {}).intraOpThreads, "auto");
+    assert.equal(config([], { PARLEY_INTRA_OP_THREADS: "auto" }).intraOpThreads, "auto");
+    assert.equal(config([], {}).intraOpThreads, undefined);
+  });
+
   it("prints usage for --help", () => {
     const result = parseConfig(["--help"], {});
     assert.equal(result.kind, "help");
@@ -211,6 +217,7 @@ describe("parseConfig", () => {
       [["--port", "eighty"], /--port/],
       [["--max-queue", "0"], /--max-queue/],
       [["--max-batch", "1.5"], /--max-batch/],
+      [["--intra-op-threads", "many"], /--intra-op-threads/],
       [["--park-after-ms", "-1"], /--park-after-ms/],
       [["--park-timeout-ms", "0"], /--park-timeout-ms/],
       // Node's timers overflow above 2^31 - 1 ms and fire at once.

@@ -20,8 +20,8 @@ export interface GatewayConfig extends GatewayServerConfig {
   readonly maxQueue: number | undefined;
   /** Sequences decoded together per model; undefined: the engine's default. */
   readonly maxBatch: number | undefined;
-  /** onnxruntime intra-op threads per worker; undefined: the engine's default. */
-  readonly intraOpThreads: number | undefined;
+  /** onnxruntime intra-op threads per worker, or auto; undefined: the engine's default. */
+  readonly intraOpThreads: number | "auto" | undefined;
   /** onnxruntime execution provider every model runs on. */
   readonly device: Device;
   /** MiB of finished sequences' KV kept per model for prompts that start alike; undefined: the engine's. */
@@ -154,13 +154,13 @@ const specs = {
     type: "string",
     env: ["PARLEY_MAX_BATCH"],
     value: "N",
-    help: "sequences decoded together per model (default: the engine's)",
+    help: "caps the sequences decoded together per model; the batch is sized from the model's KV cache and free memory (default: that size, at most 256)",
   },
   "intra-op-threads": {
     type: "string",
     env: ["PARLEY_INTRA_OP_THREADS"],
-    value: "N",
-    help: "onnxruntime intra-op threads per worker (default: the engine's)",
+    value: "N|auto",
+    help: "onnxruntime intra-op threads per model worker, or auto: every core (default auto)",
   },
   device: {
     type: "string",
@@ -202,7 +202,7 @@ const specs = {
     type: "string",
     env: ["PARLEY_MAX_PARKED"],
     value: "N",
-    help: "parked generations kept per model while their clients read nothing; beyond, the one unread longest fails with resource_exhausted; 0 fails instead of parking (default: --max-batch)",
+    help: "parked generations kept per model while their clients read nothing; beyond, the one unread longest fails with resource_exhausted; 0 fails instead of parking (default: the batch size)",
   },
   "park-timeout-ms": {
     type: "string",
@@ -433,7 +433,7 @@ export function parseConfig(argv: readonly string[], env: Env): CommandLine {
       models: models.length > 0 ? models : ["builtin"],
       maxQueue: integer("max-queue", 1),
       maxBatch: integer("max-batch", 1),
-      intraOpThreads: integer("intra-op-threads", 1),
+      intraOpThreads: text("intra-op-threads") === "auto" ? "auto" : integer("intra-op-threads", 1),
       device,
       prefixCacheMib: integer("prefix-cache-mib", 0),
       prefillTokens: integer("prefill-tokens", 1),

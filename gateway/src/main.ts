@@ -107,6 +107,9 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
       }),
     );
   }
+  // Before the model workers exist: this lowers V8's and libuv's helpers, and the workers (which
+  // start at the main thread's priority) choose their own (engine-worker.ts).
+  lowerHelperThreadsPriority();
   const loaded = await createEngine({
     models,
     metrics,
@@ -125,8 +128,6 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
     parkTimeoutMs: config.parkTimeoutMs,
     upstreamTimeoutMs: config.upstreamTimeoutMs,
   });
-  // After the model workers exist: they lower themselves; this lowers V8's and libuv's helpers.
-  lowerHelperThreadsPriority();
   await engine.resolve(loaded);
   logger.info(
     {

@@ -79,3 +79,25 @@ test("batched greedy output equals unbatched output on the third-party tiny-rand
 }, async () => {
   await checkBatching(sharedSource());
 });
+
+test("prompts prefilled together in one padded run decode exactly as each alone", async () => {
+  const source = builtinSource();
+  const alone = await startTestEngine([source], { maxBatchSize: 1 });
+  const expected: number[][] = [];
+  try {
+    for (const prompt of prompts)
+      expected.push((await collect(alone.engine, greedy(prompt, 16))).tokenIds);
+  } finally {
+    await alone.engine.close();
+  }
+  // A budget every prompt fits, all submitted at once: they wait in one prefill turn together.
+  const together = await startTestEngine([source], { prefillChunkTokens: 1024 });
+  try {
+    const results = await Promise.all(prompts.map((p) => collect(together.engine, greedy(p, 16))));
+    results.forEach((result, i) => {
+      assert.deepEqual(result.tokenIds, expected[i], `prompt ${i} ${JSON.stringify(prompts[i])}`);
+    });
+  } finally {
+    await together.engine.close();
+  }
+});

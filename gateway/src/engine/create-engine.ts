@@ -11,6 +11,7 @@ import type { Device } from "./devices.js";
 import type { Engine } from "./engine.js";
 import { EngineError } from "./engine-error.js";
 import { createEngineMetrics } from "./engine-metrics.js";
+import { type IntraOpThreadsSetting, intraOpThreadsFor } from "./intra-op-threads.js";
 import { type ModelRunner, startModelRunner } from "./model-runner.js";
 import { startOpenAiUpstream } from "./upstream/openai-upstream-model.js";
 
@@ -20,12 +21,15 @@ export interface EngineOptions {
   readonly models: readonly AnyModelSource[];
   readonly metrics: Registry;
   readonly logger: Logger;
-  /** Generations one model decodes together in a batch. @default 16 */
+  /**
+   * Caps the generations one model decodes together. The batch is sized per model from its KV
+   * cache and the memory free at load (`admission-queue.ts`). @default no cap below 256
+   */
   readonly maxBatchSize?: number;
   /** Generations one model holds waiting beyond its batch; more are refused. @default 64 */
   readonly maxQueue?: number;
-  /** ORT intra-op threads per model worker. @default 1 */
-  readonly intraOpThreads?: number;
+  /** ORT intra-op threads per model worker (`intra-op-threads.ts`). @default "auto" */
+  readonly intraOpThreads?: IntraOpThreadsSetting;
   /** The execution provider every model runs on. @default "cpu" */
   readonly device?: Device;
   /**
@@ -53,7 +57,7 @@ export interface EngineOptions {
   /**
    * Parked generations whose readers are away, per model; beyond it the one unread longest
    * fails with `resource_exhausted`. 0 fails a reader-less generation instead of parking it.
-   * @default maxBatchSize (parked caches never outweigh the batch's own)
+   * @default the model's batch size (parked caches never outweigh the batch's own)
    */
   readonly maxParked?: number;
   /** How long a parked generation's reader may read nothing before it fails. @default 30000 */
@@ -74,7 +78,6 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     ids.add(id);
   }
   const metrics = createEngineMetrics(options.metrics);
-  const maxBatchSize = options.maxBatchSize ?? 16;
   const readinessListeners = new Set<() => void>();
   const onReadinessChange = () => {
     for (const listener of readinessListeners) listener();
@@ -90,7 +93,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
             metrics,
             logger: options.logger,
             // What a local model holds at most, generating and queued.
-            maxInFlight: maxBatchSize + maxQueue,
+            maxInFlight: (options.maxBatchSize ?? 16) + maxQueue,
             timeoutMs: options.upstreamTimeoutMs ?? 60_000,
             defaultMaxTokens,
           })
@@ -99,9 +102,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
             isDefault: index === 0,
             metrics,
             logger: options.logger,
-            maxBatchSize,
+            maxBatchSize: options.maxBatchSize,
             maxQueue,
-            intraOpThreads: options.intraOpThreads ?? 1,
+            intraOpThreads: intraOpThreadsFor(options.intraOpThreads ?? "auto"),
             device: options.device ?? "cpu",
             defaultMaxTokens,
             prefixCacheBytes: options.prefixCacheBytes ?? 256 * 1024 * 1024,
@@ -109,7 +112,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
             streamIntervalMs: options.streamIntervalMs ?? 1,
             creditWindow: options.creditWindow ?? 16,
             parkAfterMs: options.parkAfterMs ?? 1000,
-            maxParked: options.maxParked ?? maxBatchSize,
+            maxParked: options.maxParked,
             parkTimeoutMs: options.parkTimeoutMs ?? 30_000,
             onReadinessChange,
           }),

@@ -1,17 +1,15 @@
 /**
- * @module One model on the main thread: its worker thread, its bounded queue and the admission
- * rules in front of it. The worker batches everything this runner dispatches; the runner keeps
- * at most `maxBatchSize` generations there and at most `maxQueue` waiting, and refuses more at
- * once (`resource_exhausted`) instead of letting a queue grow without bound. A generation whose
- * reader stopped reading gives its slot to a waiting one (`batch-slots.ts`). When the worker
- * dies, every generation of the model fails with `unavailable` and the model is not ready until
- * `worker-supervisor.ts` has a new worker serving.
+ * @module One model on the main thread: its worker thread, the generations it tracks from
+ * admission to their last event, and the credit that paces each. What may reach the worker, and
+ * when, is the admission queue's (`admission-queue.ts`). When the worker dies, every generation
+ * of the model fails with `unavailable` and the model is not ready until `worker-supervisor.ts`
+ * has a new worker serving.
  */
 
 import type { Logger } from "pino";
 import type { ModelSource } from "../models/model-source.js";
 import { abortError } from "./abort-error.js";
-import { BatchSlots } from "./batch-slots.js";
+import { AdmissionQueue, batchSizeFor } from "./admission-queue.js";
 import type { Device } from "./devices.js";
 import type {
   Detokenization,
@@ -44,7 +42,8 @@ export interface ModelRunnerOptions {
   readonly isDefault: boolean;
   readonly metrics: EngineMetrics;
   readonly logger: Logger;
-  readonly maxBatchSize: number;
+  /** Caps the batch the runner sizes from the model's KV cache and free memory. */
+  readonly maxBatchSize: number | undefined;
   readonly maxQueue: number;
   readonly intraOpThreads: number;
   readonly device: Device;
@@ -56,8 +55,8 @@ export interface ModelRunnerOptions {
   readonly creditWindow: number;
   /** How long a generation may be paused for credit before it gives its slot to a waiting one. */
   readonly parkAfterMs: number;
-  /** Parked generations whose readers are away, per model; more stop the one unread longest. */
-  readonly maxParked: number;
+  /** Parked generations whose readers are away, per model; undefined: the batch size. */
+  readonly maxParked: number | undefined;
   /** How long a parked generation's reader may read nothing before it is stopped. */
   readonly parkTimeoutMs: number;
   /** Called when `ready` changes. */
@@ -125,12 +124,6 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
 
   const send = (message: ToWorker) => supervisor.post(message);
 
-  function updateGauges(): void {
-    metrics.inFlight.set(labels, slots.running);
-    metrics.queueDepth.set(labels, slots.queued);
-    metrics.parked.set(labels, slots.parked);
-  }
-
   function start(entry: Tracked): void {
     const { request, timings } = entry;
     if (timings.scheduledAt === undefined) {
@@ -158,38 +151,13 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
     send({ type: "credit", id: entry.id, count: entry.unsentCredits });
     entry.workerCredits += entry.unsentCredits;
     entry.unsentCredits = 0;
-    slots.feed(entry);
+    queue.feed(entry);
   }
-
-  const slots = new BatchSlots<Tracked>({
-    maxBatch: options.maxBatchSize,
-    maxQueue: options.maxQueue,
-    parkAfterMs: options.parkAfterMs,
-    maxParked: options.maxParked,
-    parkTimeoutMs: options.parkTimeoutMs,
-    start,
-    resume: sendCredit,
-    // resource_exhausted (Connect/gRPC RESOURCE_EXHAUSTED) rather than cancelled (the caller did
-    // not cancel), deadline_exceeded (no deadline of the caller's passed) or unavailable (which
-    // invites a retry that would end the same way): gRPC itself reports flow-control limits
-    // reached as RESOURCE_EXHAUSTED, and that is what happened, with the limit the server's.
-    evict: (entry, unreadMs) =>
-      cancel(
-        entry,
-        new EngineError(
-          "resource_exhausted",
-          `the client read nothing from this stream for ${(unreadMs / 1000).toFixed(1)} s while other requests waited for model ${source.id}, so its generation was stopped`,
-        ),
-        "unread",
-      ),
-    parked: () => metrics.parkedTotal.inc(labels),
-    changed: updateGauges,
-  });
 
   /** Forgets a generation the worker no longer holds; its slot goes to the next one. */
   function settle(entry: Tracked, finishReason: string): void {
     forget(entry, finishReason);
-    slots.remove(entry);
+    queue.remove(entry);
     if (tracked.size === 0) drained?.();
   }
 
@@ -237,7 +205,7 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
           tokenIds: message.tokenIds,
           logprobs: message.logprobs,
         });
-        if (--entry.workerCredits === 0) slots.starve(entry);
+        if (--entry.workerCredits === 0) queue.starve(entry);
         break;
       case "finished":
         if (message.prefill !== undefined) notePrefill(entry, message.prefill);
@@ -290,7 +258,7 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
     entry.cancelled = true;
     entry.stopReason = reason;
     entry.channel.fail(error);
-    if (slots.withdraw(entry)) {
+    if (queue.withdraw(entry)) {
       settle(entry, reason);
     } else {
       send({ type: "cancel", id: entry.id });
@@ -308,7 +276,7 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
       forget(entry, entry.cancelled ? entry.stopReason : "error");
     }
     calls.failAll(error);
-    slots.clear();
+    queue.clear();
     drained?.();
   }
 
@@ -334,14 +302,47 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
     onReady: () => setReady(true),
   });
   const { facts } = supervisor;
-  const fullBatchBytes = options.maxBatchSize * facts.contextLength * facts.kvBytesPerPosition;
+  const maxBatch = batchSizeFor({
+    cap: options.maxBatchSize,
+    kvBytesPerPosition: facts.kvBytesPerPosition,
+    contextLength: facts.contextLength,
+  });
+  // Built here, once the worker has told the model's KV cache size; nothing is admitted before.
+  const queue = new AdmissionQueue<Tracked>({
+    modelId: source.id,
+    metrics,
+    maxBatch,
+    maxQueue: options.maxQueue,
+    parkAfterMs: options.parkAfterMs,
+    maxParked: options.maxParked ?? maxBatch,
+    parkTimeoutMs: options.parkTimeoutMs,
+    start,
+    resume: sendCredit,
+    // resource_exhausted (Connect/gRPC RESOURCE_EXHAUSTED) rather than cancelled (the caller did
+    // not cancel), deadline_exceeded (no deadline of the caller's passed) or unavailable (which
+    // invites a retry that would end the same way): gRPC itself reports flow-control limits
+    // reached as RESOURCE_EXHAUSTED, and that is what happened, with the limit the server's.
+    evict: (entry, unreadMs) =>
+      cancel(
+        entry,
+        new EngineError(
+          "resource_exhausted",
+          `the client read nothing from this stream for ${(unreadMs / 1000).toFixed(1)} s while other requests waited for model ${source.id}, so its generation was stopped`,
+        ),
+        "unread",
+      ),
+  });
+  logger.info(
+    { model: source.id, maxBatch, intraOpThreads: options.intraOpThreads },
+    "model batch sized",
+  );
+  const fullBatchBytes = maxBatch * facts.contextLength * facts.kvBytesPerPosition;
   const stopWatchingKv = metrics.watchKvCache(source.id, () => {
     const bytes = Number(Atomics.load(kvPositions, 0)) * facts.kvBytesPerPosition;
     return { bytes, usage: fullBatchBytes > 0 ? bytes / fullBatchBytes : 0 };
   });
   metrics.modelReady.set(labels, 1);
   metrics.workerRestarts.inc(labels, 0);
-  updateGauges();
 
   const description: ModelDescription = {
     id: source.id,
@@ -384,12 +385,6 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
     submit(request, signal) {
       checkAvailable(signal);
       checkTokenIds("stop_token_ids", request.stopTokenIds);
-      if (slots.full) {
-        throw new EngineError(
-          "resource_exhausted",
-          `model ${source.id} is at capacity (${options.maxBatchSize} generating, ${options.maxQueue} queued): retry later`,
-        );
-      }
       const id = nextId++;
       const onAbort = () => cancel(entry, abortError(signal.reason), "cancelled");
       const timings: MutableTimings = {
@@ -417,7 +412,7 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
             entry.unsentCredits += count;
             if (entry.cancelled || !tracked.has(id)) return;
             const enough = entry.unsentCredits >= creditChunk;
-            if (slots.read(entry, enough) && enough) sendCredit(entry);
+            if (queue.read(entry, enough) && enough) sendCredit(entry);
           },
           onAbandoned: () =>
             cancel(
@@ -427,9 +422,9 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
             ),
         }),
       };
+      queue.admit(entry);
       signal.addEventListener("abort", onAbort, { once: true });
       tracked.set(id, entry);
-      slots.enqueue(entry);
       return entry.channel;
     },
     async tokenize(request, signal) {

@@ -1,6 +1,8 @@
 /**
  * @module The worker's decode loop with continuous batching. Each turn it prefills waiting
- * prompts up to a token budget (so a long prompt cannot starve sequences already decoding), then
+ * prompts up to a token budget (so a long prompt cannot starve sequences already decoding), new
+ * prompts that fit the budget together in one left-padded run (so 64 arrivals cost a few runs,
+ * not 64, before their first tokens), then
  * runs one decode step over every active sequence in a single `session.run`: left padding, the
  * attention mask and per-sequence positions keep the rows independent. Sequences join and leave
  * between steps; the batch KV cache is rebuilt only when its membership changes.
@@ -149,16 +151,96 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
   }
 
   /**
-   * Prefills waiting prompts, first come first served, up to one step's token budget: several
-   * short prompts start in the same turn (time to first token under load), while a long one
-   * is split so the decodes already running wait at most one budget's worth of work.
+   * Prefills several new prompts in one run, left-padded to the longest as decode batches are:
+   * the attention mask hides the padding, and each row's cache is its last positions. One run
+   * reads the weights once for all of them, where one run per prompt reads them per prompt.
+   */
+  async function prefillTogether(group: readonly Sequence[], width: number): Promise<void> {
+    const batch = group.length;
+    const inputIds = new BigInt64Array(batch * width);
+    const positionIds = new BigInt64Array(batch * width);
+    const attentionMask = new BigInt64Array(batch * width);
+    group.forEach((sequence, r) => {
+      const { promptIds } = sequence;
+      const pad = width - promptIds.length;
+      promptIds.forEach((id, i) => {
+        inputIds[r * width + pad + i] = BigInt(id);
+        positionIds[r * width + pad + i] = BigInt(i);
+      });
+      attentionMask.fill(1n, r * width + pad, (r + 1) * width);
+    });
+    const out = await session.run({
+      batch,
+      tokens: width,
+      inputIds,
+      positionIds,
+      attentionMask,
+      past: emptyKvCache(layout, batch),
+    });
+    group.forEach((sequence, r) => {
+      removeFromPrefillQueue(sequence);
+      // A cancel during the run already released it: keep no cache for it.
+      if (sequence.done) return;
+      const length = sequence.promptIds.length;
+      const kv = takeKvRow(layout, out.present, r, length);
+      sequence.kv = kv;
+      sequence.prefilled = length;
+      sequence.cachedLength = length;
+      emit(sequence, sequence.sampler.sample(out.logits[r] as Float32Array));
+      // Finished on its first token: it never joins the batch, so its prompt's KV is kept here.
+      if (sequence.done && prefixCache.enabled) keep(sequence, kv);
+    });
+  }
+
+  /**
+   * The new prompts at the head of the queue whose padded run fits `budget`: two or more, or
+   * none (one alone takes the ordinary path). Graphs that cannot prefill on a past (GQA exports)
+   * are left to that path too: their attention reads the mask as sequence lengths, not padding.
+   */
+  function prefillGroup(budget: number): { group: Sequence[]; width: number } {
+    const group: Sequence[] = [];
+    let width = 0;
+    if (!session.supportsChunkedPrefill) return { group, width };
+    for (const sequence of prefillQueue) {
+      // One that starts from a cached prefix (or a chunk already run) takes the ordinary path.
+      if (sequence.prefilled !== 0 || sequence.kv !== undefined) break;
+      const wider = Math.max(width, sequence.promptIds.length);
+      if (wider * (group.length + 1) > budget) break;
+      group.push(sequence);
+      width = wider;
+    }
+    return group.length > 1 ? { group, width } : { group: [], width: 0 };
+  }
+
+  /**
+   * A turn's prefill budget: the chunk, times the prompts waiting per decoding sequence (up to
+   * 8). A burst of 63 arrivals behind one running stream gets 8 chunks at once, since their
+   * first tokens then outweigh one stream's next; a trickle behind many streams gets one chunk.
+   */
+  function prefillBudget(): number {
+    const perDecoding = Math.floor(prefillQueue.length / Math.max(1, rows.length));
+    return options.prefillChunkTokens * Math.min(8, Math.max(1, perDecoding));
+  }
+
+  /**
+   * Prefills waiting prompts, first come first served, up to one step's token budget (counted
+   * with padding): several short prompts start in the same turn (time to first token under
+   * load), while a long one is split so the decodes already running wait at most one budget's
+   * worth of work.
    */
   async function prefillTurn(): Promise<void> {
-    let budget = options.prefillChunkTokens;
+    const full = prefillBudget();
+    let budget = full;
     for (let next = prefillQueue[0]; next !== undefined && budget > 0; next = prefillQueue[0]) {
+      const { group, width } = prefillGroup(budget);
+      if (group.length > 0) {
+        await prefillTogether(group, width);
+        budget -= group.length * width;
+        continue;
+      }
       const whole = next.promptIds.length - next.prefilled;
       const fits = session.supportsChunkedPrefill || whole <= budget;
-      if (!fits && budget < options.prefillChunkTokens) break;
+      if (!fits && budget < full) break;
       budget -= await prefillStep(next, budget);
     }
   }

@@ -105,6 +105,9 @@ export async function createDecoderSession(
     interOpNumThreads: 1,
     executionMode: "sequential",
     graphOptimizationLevel: "all",
+    // Pool threads that spin between operators hold their cores while they wait, which on a
+    // machine with no core to spare takes them from the main thread and from each other.
+    extra: { session: { intra_op: { allow_spinning: "0" } } },
   }).catch((cause: unknown) => {
     throw deviceFailure(options.device, cause);
   });

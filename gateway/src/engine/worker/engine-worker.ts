@@ -8,7 +8,6 @@ import { randomBytes } from "node:crypto";
 import { type MessagePort, parentPort, workerData } from "node:worker_threads";
 import { readModelFolder } from "../../models/model-folder.js";
 import { EngineError } from "../engine-error.js";
-import { lowerOwnPriority } from "../thread-priority.js";
 import type { FromWorker, ToWorker, WorkerConfig, WorkerGeneration } from "../worker-protocol.js";
 import { createBatchDecoder } from "./batch-decoder.js";
 import { createDecoderSession } from "./decoder-session.js";
@@ -33,13 +32,9 @@ const outbox = createOutbox({
 const post = (message: FromWorker): void => outbox.post(message);
 
 async function start(): Promise<void> {
-  // Inference runs at nice 10 (thread-priority.ts says why). The cost is measured: on two shared
-  // cores (4 bench runs each of engine and scaling) nice 0 raised one stream on the built-in model
-  // from 0.59 to 0.635 of the bare ORT loop and left the large model unchanged (0.925), but the
-  // main thread's event-loop p99 went from 3.0 to 4.5-7.2 ms with one stream on the large model
-  // (2.5 to 3.5 ms on the built-in one). The loss is run-queue wait under contention, not slower
-  // steps: fed the same tensors, `session.run` takes the same time here as in a bare loop.
-  lowerOwnPriority();
+  // Inference runs at the main thread's priority, not lowered: on a machine busy with other
+  // processes a lowered worker lost its cores to them, and its streams their tokens
+  // (docs/benchmarks.md, issue 16).
   const folder = await readModelFolder(config.modelDir, config.variant);
   const encoder = createPromptEncoder(folder);
   const session = await createDecoderSession({

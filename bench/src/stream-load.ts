@@ -31,7 +31,13 @@ export type StreamTarget =
       readonly prompt: string;
       readonly maxTokens: number;
     }
-  | { readonly kind: "sse"; readonly port: number; readonly maxTokens: number };
+  | {
+      readonly kind: "sse";
+      readonly port: number;
+      readonly maxTokens: number;
+      /** Sent as `&prompt=` to servers that generate (the transformers.js peer). */
+      readonly prompt?: string;
+    };
 
 /** One streaming run. */
 export interface StreamLoadJob {
@@ -145,7 +151,9 @@ function openSse(
     {
       host: "127.0.0.1",
       port: target.port,
-      path: `/v1/stream?key=${record.key}&tokens=${target.maxTokens}`,
+      path: `/v1/stream?key=${record.key}&tokens=${target.maxTokens}${
+        target.prompt === undefined ? "" : `&prompt=${encodeURIComponent(target.prompt)}`
+      }`,
       agent,
     },
     (response) => {

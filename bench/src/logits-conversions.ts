@@ -3,7 +3,7 @@
  * engine's own (a 65,536-entry table, `engine/worker/float16.ts`) and the one it replaced in
  * 03efe4a, kept here as the "before" of that change: arithmetic per value, `2 ** n` and all.
  */
-import { float16ToFloat32 } from "../engine/worker/float16.js";
+import { float16ToFloat32 } from "@parley/gateway/float16";
 
 /** Converts `count` half-precision values from `offset` of `bits` to float32. */
 export type LogitsConversion = (bits: Uint16Array, offset: number, count: number) => Float32Array;

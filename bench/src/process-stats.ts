@@ -20,6 +20,8 @@ export interface ProcessStats {
    */
   readonly mainThreadRunQueueUs: number;
   readonly rssBytes: number;
+  /** The most resident memory the process has held since it started. */
+  readonly peakRssBytes: number;
   /** Event-loop delay since the last reset, in ms: the timer's lateness, resolution removed. */
   readonly eventLoopDelayMs: { readonly p50: number; readonly p99: number; readonly max: number };
 }
@@ -62,6 +64,7 @@ export function createProcessStatsHandlers(): Map<string, IpcHandler> {
       mainThreadCpuUs: main.cpuUs,
       mainThreadRunQueueUs: main.runQueueUs,
       rssBytes: process.memoryUsage.rss(),
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
       eventLoopDelayMs: {
         p50: delayMs(histogram.percentile(50)),
         p99: delayMs(histogram.percentile(99)),

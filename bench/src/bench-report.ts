@@ -36,7 +36,7 @@ export function targetsTable(results: BenchResults): string {
 /** The raw-figure tables of every scenario that ran. */
 export function figureTables(results: BenchResults): string {
   const parts: string[] = [];
-  const { unary, streaming, wireBytes, engine, scaling, fp16 } = results.scenarios;
+  const { unary, streaming, wireBytes, engine, scaling, fp16, peer } = results.scenarios;
   if (unary !== undefined) {
     const ceiling = (c: number) =>
       unary.rows.find(
@@ -277,9 +277,48 @@ export function figureTables(results: BenchResults): string {
       ...fp16.notes.map((n) => `- ${n}`),
     );
   }
+  if (peer !== undefined) {
+    const peerRate = (r: (typeof peer.rows)[number]) =>
+      peer.rows.find(
+        (p) =>
+          p.model === r.model && p.streams === r.streams && p.system === "transformers.js + SSE",
+      )?.tokensPerSecond.median;
+    parts.push(
+      "### 7. The Node peer: transformers.js behind Fastify SSE and in-process",
+      table(
+        [
+          "Model",
+          "Streams",
+          "System",
+          "aggregate tokens/s median (range)",
+          "÷ transformers.js + SSE",
+          "ITL p50 / p99 ms",
+          "TTFT p50 / p99 ms",
+          "server CPU µs/token",
+          "peak RSS MiB",
+        ],
+        peer.rows.map((r) => [
+          r.model,
+          String(r.streams),
+          r.system,
+          figure(r.tokensPerSecond),
+          ratio(r.tokensPerSecond.median, peerRate(r)),
+          `${fmt(r.interTokenMs.p50)} / ${fmt(r.interTokenMs.p99)}`,
+          `${fmt(r.ttftMs.p50)} / ${fmt(r.ttftMs.p99)}`,
+          fmt(r.serverCpuUsPerToken),
+          fmt(r.peakRssMiB),
+        ]),
+      ),
+      ...peer.checks.map(
+        (c) =>
+          `- Greedy ids on ${c.model}: ${c.identical ? `identical over ${c.tokens} tokens` : `differ from token ${c.firstDifference} (gateway ${c.gateway.join(" ")} …; transformers.js ${c.peer.join(" ")} …)`}.`,
+      ),
+      ...peer.notes.map((n) => `- ${n}`),
+    );
+  }
   if (results.scenarios.openAiSse !== undefined) {
     parts.push(
-      "### 7. The OpenAI SSE path beside gRPC and Connect",
+      "### 8. The OpenAI SSE path beside gRPC and Connect",
       openAiSseTable(results.scenarios.openAiSse.rows),
     );
   }
@@ -314,7 +353,8 @@ Every system under test runs in its own child process (the gateway is \`node gat
 3. **Bytes on the wire per token.** One greedy stream through a TCP proxy that counts bytes at the socket, with connect-node's own client for each protocol and HTTP version, and the SSE baseline carrying the same messages as JSON. "Whole stream" divides every byte of the connection (preface, settings, headers, trailers) by the tokens; "marginal" is the extra bytes of the long stream over the short one per extra token: the per-token framing and payload.
 4. **Engine efficiency.** One stream through the gateway (gRPC) against a tight greedy loop on \`onnxruntime-node\` in one process (same model file, same session options, KV cache fed back, argmax only): tokens after the first per second from the first token to the last (prefill excluded on both sides). The gateway's event-loop delay (the probe's own \`monitorEventLoopDelay\`, with the timer's period subtracted) is read over each run, beside the time its main thread spent ready to run but waiting for a core (Linux schedstat): on two cores shared by the client, the model worker and the main thread, a late event loop is often a thread the OS had no core for, not JavaScript blocking.
 5. **Concurrency scaling.** 1, 2, 4, 8 and 16 concurrent gRPC streams: aggregate tokens/s (all tokens over the time from the first request to the last token), each stream's inter-token latency, time to first token, event-loop delay. Scenarios 4 and 5 run on the built-in model and on a generated decoder of hidden size 512, 8 layers and a 32k vocabulary (56M parameters), where compute rather than overhead dominates.
-6. **float16 models.** Scenario 4's comparison on float16 models: the third-party \`tiny-random-llama\` (fp16, vocab 32k, hidden 16: a step costs little beside converting 32,000 logits) and the generated larger decoder in fp16 (the fp32 model of scenarios 4-5, rounded to float16 as Optimum's fp16 exports are). The ORT loop runs twice per round, once converting the last row of float16 logits to float32 with the engine's 65,536-entry table (\`engine/worker/float16.ts\`) and once with the per-value arithmetic the engine used before it (\`bench/logits-conversions.ts\`), and times the conversion alone; the three systems alternate round by round, so the two conversions are compared side by side on the same machine at the same time.`;
+6. **float16 models.** Scenario 4's comparison on float16 models: the third-party \`tiny-random-llama\` (fp16, vocab 32k, hidden 16: a step costs little beside converting 32,000 logits) and the generated larger decoder in fp16 (the fp32 model of scenarios 4-5, rounded to float16 as Optimum's fp16 exports are). The ORT loop runs twice per round, once converting the last row of float16 logits to float32 with the engine's 65,536-entry table (\`engine/worker/float16.ts\`) and once with the per-value arithmetic the engine used before it (\`bench/logits-conversions.ts\`), and times the conversion alone; the three systems alternate round by round, so the two conversions are compared side by side on the same machine at the same time.
+7. **The Node peer.** What a Node team would otherwise deploy: transformers.js (\`@huggingface/transformers\`, the same onnxruntime-node) loading the same model folder offline (\`env.allowRemoteModels = false\`, \`env.localModelPath\`, \`local_files_only\`; the bench links the folder into the \`onnx/model.onnx\` layout it expects), \`AutoModelForCausalLM.generate\` greedy with a \`TextStreamer\`, on its default session options, (a) behind a Fastify Server-Sent Events endpoint (one event per token from the streamer's token callback, one per finalized text piece) and (b) in-process: N concurrent \`generate\` calls stamped in the streamer, its ceiling with no HTTP. Against the gateway over gRPC on its defaults, on the large fp32 model and on tiny-random-llama (fp16), at 1, 4, 16 and 64 concurrent streams, the three systems alternating with their order rotated each round. Aggregate tokens/s is all tokens over the time from the first request to the last token; ITL and TTFT are over every stream of a run (median over rounds); CPU is the server process's; peak RSS is each process's maximum over the model's whole scenario. Before the rounds, one greedy completion of the prompt from each is compared token id by token id.`;
 
 /** Renders docs/benchmarks.md, keeping `previous`'s analysis section. */
 export function renderMarkdown(results: BenchResults, previous: string | undefined): string {

@@ -3,7 +3,7 @@
  * how much), REPORT for figures that have no pass mark, or NOT RUN when its scenario was left
  * out. A SHORT names the profile plan that explains it.
  */
-import type { BenchResults, StreamingRow, TargetRow, UnaryRow } from "./bench-results.js";
+import type { BenchResults, PeerRow, StreamingRow, TargetRow, UnaryRow } from "./bench-results.js";
 
 /** Formats a number for tables: 3 significant digits, thousands separated. */
 export function fmt(value: number | null | undefined, digits = 3): string {
@@ -57,7 +57,7 @@ function streamRow(
 
 /** Computes the target table of a run. */
 export function computeTargets(results: BenchResults): TargetRow[] {
-  const { unary, streaming, wireBytes, engine, scaling } = results.scenarios;
+  const { unary, streaming, wireBytes, engine, scaling, peer } = results.scenarios;
   const targets: TargetRow[] = [];
   const unaryRows = unary?.rows ?? [];
   const topConcurrency = Math.max(0, ...unaryRows.map((r) => r.concurrency));
@@ -207,5 +207,93 @@ export function computeTargets(results: BenchResults): TargetRow[] {
           detail: grpc / json < 0.6 ? "as expected" : "above the expected 0.6",
         },
   );
+  targets.push(...peerTargets(peer?.rows ?? [], peer?.checks ?? []));
+  return targets;
+}
+
+/** Issue 16's targets against transformers.js (scenario 7). */
+function peerTargets(
+  rows: readonly PeerRow[],
+  checks: NonNullable<BenchResults["scenarios"]["peer"]>["checks"],
+): TargetRow[] {
+  const large = rows.find((r) => !r.model.includes("fp16"))?.model ?? "large";
+  const fp16 = rows.find((r) => r.model.includes("fp16"))?.model ?? "fp16";
+  const find = (model: string, system: PeerRow["system"], streams: number) =>
+    rows.find((r) => r.model === model && r.system === system && r.streams === streams);
+  const top = Math.max(0, ...rows.map((r) => r.streams));
+  const rate = (model: string, system: PeerRow["system"], streams: number) =>
+    find(model, system, streams)?.tokensPerSecond.median;
+  const targets: TargetRow[] = [
+    ratioTarget(
+      `single-stream tokens/s, gateway ÷ transformers.js + SSE (${large}, defaults)`,
+      1.1,
+      rate(large, "gateway", 1),
+      rate(large, "transformers.js + SSE", 1),
+      "tok/s",
+      "",
+    ),
+  ];
+  for (const streams of [16, top].filter((n, i, all) => all.indexOf(n) === i)) {
+    targets.push(
+      ratioTarget(
+        `aggregate tokens/s at ${streams} streams, gateway ÷ transformers.js + SSE (${large})`,
+        5,
+        rate(large, "gateway", streams),
+        rate(large, "transformers.js + SSE", streams),
+        "tok/s",
+        "",
+      ),
+    );
+  }
+  const ours = find(large, "gateway", top)?.ttftMs.p99;
+  const theirs = find(large, "transformers.js in-process", top)?.ttftMs.p99;
+  targets.push(
+    ours === undefined || theirs === undefined
+      ? {
+          name: "TTFT p99 ÷ transformers.js in-process",
+          target: "≤ 1",
+          value: "–",
+          verdict: "NOT RUN",
+          detail: "",
+        }
+      : {
+          name: `TTFT p99 at ${top} streams, gateway ÷ transformers.js in-process (${large})`,
+          target: "≤ 1",
+          value: `${(ours / theirs).toFixed(2)} (${fmt(ours)} ÷ ${fmt(theirs)} ms)`,
+          verdict: ours / theirs <= 1 ? "PASS" : "SHORT",
+          detail:
+            ours / theirs <= 1
+              ? ""
+              : `${((ours / theirs - 1) * 100).toFixed(0)}% above the target ratio`,
+        },
+  );
+  for (const [streams, minimum] of [
+    [1, 1.5],
+    [top, 3],
+  ] as const) {
+    targets.push(
+      ratioTarget(
+        `tokens/s at ${streams} stream${streams === 1 ? "" : "s"}, gateway ÷ transformers.js + SSE (${fp16})`,
+        minimum,
+        rate(fp16, "gateway", streams),
+        rate(fp16, "transformers.js + SSE", streams),
+        "tok/s",
+        "",
+      ),
+    );
+  }
+  for (const check of checks) {
+    targets.push({
+      name: `same greedy token ids, gateway and transformers.js (${check.model})`,
+      target: "identical",
+      value: check.identical
+        ? `identical (${check.tokens} tokens)`
+        : `differ from token ${check.firstDifference}`,
+      verdict: check.identical ? "PASS" : "SHORT",
+      detail: check.identical
+        ? ""
+        : `gateway ${check.gateway.join(" ")} … ; transformers.js ${check.peer.join(" ")} …`,
+    });
+  }
   return targets;
 }

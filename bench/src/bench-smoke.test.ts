@@ -37,14 +37,14 @@ const positive = (value: number, what: string) =>
   );
 
 test("npm run bench -- --quick measures the real gateway and its baselines", {
-  timeout: 120_000,
+  timeout: 240_000,
 }, async () => {
   const out = await mkdtemp(join(tmpdir(), "parley-bench-"));
   try {
     const { code, output } = await runBench([
       "--quick",
       "--only",
-      "unary,streaming,engine,fp16",
+      "unary,streaming,engine,fp16,peer",
       "--out",
       out,
     ]);
@@ -108,6 +108,23 @@ test("npm run bench -- --quick measures the real gateway and its baselines", {
     const paced = streaming.rows.filter((row) => row.mode === "paced" && row.system === "gateway");
     assert.ok(paced.length > 0);
     for (const row of paced) positive(row.serverGapMs.p50, "the step pacer spaces tokens");
+
+    // The peer: transformers.js loaded the same folders offline, behind SSE and in-process, and
+    // decoded the same greedy ids as the gateway.
+    const peer = results.scenarios.peer;
+    assert.ok(peer !== undefined, "the peer scenario ran");
+    assert.deepEqual([...new Set(peer.rows.map((row) => row.system))].sort(), [
+      "gateway",
+      "transformers.js + SSE",
+      "transformers.js in-process",
+    ]);
+    for (const row of peer.rows) {
+      const what = `${row.model} ${row.system} ${row.streams} streams`;
+      positive(row.tokensPerSecond.median, `${what} tokens/s`);
+      positive(row.peakRssMiB, `${what} peak RSS`);
+    }
+    assert.ok(peer.checks.length > 0);
+    for (const check of peer.checks) assert.ok(check.identical, JSON.stringify(check));
 
     const computed = results.targets.filter((t) => t.verdict === "PASS" || t.verdict === "SHORT");
     assert.ok(computed.length >= 3, "unary and engine targets are computed");

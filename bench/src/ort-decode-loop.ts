@@ -8,10 +8,11 @@
  *
  * Child entry (`node ort-decode-loop.js <model dir>`), driven over IPC: `ready`, then `run`.
  */
+
+import { float16Bits, float16Tensor } from "@parley/gateway/float16";
+import { readModelFolder } from "@parley/gateway/model-folder";
+import { createPromptEncoder } from "@parley/gateway/prompt-encoder";
 import * as ort from "onnxruntime-node";
-import { float16Bits, float16Tensor } from "../engine/worker/float16.js";
-import { createPromptEncoder } from "../engine/worker/prompt-encoder.js";
-import { readModelFolder } from "../models/model-folder.js";
 import { serveIpc } from "./ipc-channel.js";
 import { type LogitsConversionName, logitsConversions } from "./logits-conversions.js";
 import { createProcessStatsHandlers } from "./process-stats.js";

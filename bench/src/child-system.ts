@@ -14,6 +14,7 @@ import {
   gatewayProbe,
   loadClientMain,
   ortLoopMain,
+  peerMain,
 } from "./bench-paths.js";
 import { createIpcClient, type IpcRequest } from "./ipc-channel.js";
 import type { ProcessStats } from "./process-stats.js";
@@ -210,6 +211,23 @@ export async function startOrtLoop(modelDir: string): Promise<ChildSystem> {
     port: 0,
     execArgv: [],
     args: [ortLoopMain, modelDir],
+  });
+  await system.request({ type: "ready" });
+  return system;
+}
+
+/** Starts the transformers.js peer (`sse` server or `in-process`) on a folder it can load. */
+export async function startPeer(
+  mode: "sse" | "in-process",
+  localModelPath: string,
+  name: string,
+): Promise<ChildSystem> {
+  const port = mode === "sse" ? await freePort() : 0;
+  const { system } = spawnChild({
+    name: `transformers.js ${mode}`,
+    port,
+    execArgv: [],
+    args: [peerMain, mode, String(port), localModelPath, name],
   });
   await system.request({ type: "ready" });
   return system;

@@ -117,6 +117,30 @@ export interface Fp16Row {
 }
 
 /** A target of the issue and where this run stands. */
+/** Scenario 7: one system at one concurrency on one model, against the transformers.js peer. */
+export interface PeerRow {
+  readonly model: string;
+  readonly system: "gateway" | "transformers.js + SSE" | "transformers.js in-process";
+  readonly streams: number;
+  readonly tokensPerSecond: RoundFigure;
+  readonly interTokenMs: Quantiles;
+  readonly ttftMs: Quantiles;
+  readonly serverCpuUsPerToken: number;
+  /** The process's peak resident memory over the whole scenario on this model. */
+  readonly peakRssMiB: number;
+}
+
+/** Scenario 7: whether the gateway and transformers.js decode the same greedy token ids. */
+export interface PeerCheck {
+  readonly model: string;
+  readonly tokens: number;
+  readonly identical: boolean;
+  /** Index of the first differing token, -1 when identical. */
+  readonly firstDifference: number;
+  readonly gateway: readonly number[];
+  readonly peer: readonly number[];
+}
+
 export interface TargetRow {
   readonly name: string;
   readonly target: string;
@@ -165,6 +189,7 @@ export interface BenchResults {
     scaling?: { rows: ScalingRow[] };
     fp16?: { rows: Fp16Row[]; notes: string[] };
     openAiSse?: { rows: import("./scenario-openai-sse.js").OpenAiSseRow[] };
+    peer?: { rows: PeerRow[]; checks: PeerCheck[]; notes: string[] };
   };
   targets: TargetRow[];
   profiles: ProfileSummary[];

@@ -9,8 +9,7 @@ import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { arch, cpus, release, totalmem, type } from "node:os";
 import { join } from "node:path";
-import { writeDecoderModel } from "@parley/model-builder";
-import { builtinModelDir } from "../models/builtin/builtin-model.js";
+import { builtinModelDir } from "@parley/gateway/builtin-model";
 import type { BenchContext } from "./bench-context.js";
 import { captureFixtures, findLongPrompt, gatewayClient, saveFixtures } from "./bench-fixtures.js";
 import { benchmarksDoc, defaultOutDir, sharedModelDir } from "./bench-paths.js";
@@ -27,10 +26,13 @@ import {
 } from "./bench-settings.js";
 import { computeTargets } from "./bench-targets.js";
 import { type ChildSystem, startGateway, startLoadClient, startOrtLoop } from "./child-system.js";
+import { writeDecoderModel } from "./model-generator.js";
+import { writePeerModelFolder } from "./peer-model-folder.js";
 import { profilePlans } from "./profile-plans.js";
 import { runEngineScenario } from "./scenario-engine.js";
 import { type Fp16Model, runFp16Scenario } from "./scenario-fp16.js";
 import { runOpenAiSseScenario } from "./scenario-openai-sse.js";
+import { type PeerModel, runPeerScenario } from "./scenario-peer.js";
 import { runScalingScenario } from "./scenario-scaling.js";
 import { runStreamingScenario } from "./scenario-streaming.js";
 import { runUnaryScenario } from "./scenario-unary.js";
@@ -93,6 +95,61 @@ function modelsToRun(settings: BenchSettings, largeDir: string) {
   return models;
 }
 
+/**
+ * Scenario 7 on the large fp32 model (the built-in one with `--quick`) and on tiny-random-llama
+ * (fp16), each with a fresh gateway so its peak RSS is the scenario's own.
+ */
+async function peerScenario(ctx: BenchContext, largeDir: string) {
+  const { settings } = ctx;
+  const peerRoot = join(settings.outDir, "peer-models");
+  const candidates = [
+    settings.engine.largeModel
+      ? {
+          label: "large fp32 (hidden 512, 8 layers, vocab 32k)",
+          spec: largeDir,
+          name: "large",
+          tokens: settings.peer.largeTokens,
+        }
+      : {
+          label: "built-in",
+          spec: builtinModelDir(),
+          name: "builtin",
+          tokens: settings.peer.largeTokens,
+        },
+  ];
+  const notes: string[] = [];
+  if (existsSync(`${sharedModelDir}/model.onnx`)) {
+    candidates.push({
+      label: "tiny-random-llama (fp16)",
+      spec: sharedModelDir,
+      name: "tiny-random-llama",
+      tokens: settings.peer.sharedTokens,
+    });
+  } else {
+    notes.push(`tiny-random-llama is absent (${sharedModelDir}): not run`);
+  }
+  const rows = [];
+  const checks = [];
+  for (const candidate of candidates) {
+    await writePeerModelFolder(candidate.spec, peerRoot, candidate.name);
+    log(`peer ${candidate.label}: starting the gateway`);
+    const gateway = await startGateway({
+      name: `gateway-peer-${candidate.name}`,
+      models: [candidate.spec],
+    });
+    try {
+      const prompt = await findLongPrompt(gatewayClient(gateway.port), "", candidate.tokens);
+      const model: PeerModel = { ...candidate, gateway, prompt, localModelPath: peerRoot };
+      const result = await runPeerScenario(ctx, model);
+      rows.push(...result.rows);
+      checks.push(result.check);
+    } finally {
+      await gateway.stop();
+    }
+  }
+  return { rows, checks, notes };
+}
+
 async function main(argv: readonly string[]): Promise<void> {
   const parsed = parseBenchArgs(argv);
   if (parsed === "help") {
@@ -107,7 +164,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const pacingDir = join(modelCache, "pacing");
   const largeDir = join(modelCache, "large");
   await writeDecoderModel(pacingDir, pacingModelOptions);
-  if (settings.engine.largeModel && (selected("engine") || selected("scaling"))) {
+  if (settings.engine.largeModel && (["engine", "scaling", "peer"] as const).some(selected)) {
     log(`generating the larger model in ${largeDir} unless it is there`);
     await writeDecoderModel(largeDir, largeModelOptions);
   }
@@ -206,6 +263,7 @@ async function main(argv: readonly string[]): Promise<void> {
       if (selected("engine")) results.scenarios.engine = { rows: engineRows };
       if (selected("scaling")) results.scenarios.scaling = { rows: scalingRows };
     }
+    if (selected("peer")) results.scenarios.peer = await peerScenario(ctx, largeDir);
     if (selected("fp16")) {
       const { models, notes } = await fp16Models(settings, modelCache);
       results.scenarios.fp16 = { rows: await runFp16Scenario(ctx, models), notes };

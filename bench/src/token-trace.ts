@@ -9,7 +9,7 @@
  * not changed, and the patch adds one clock read and one array push per token.
  */
 import { Worker } from "node:worker_threads";
-import type { FromWorker, FromWorkerBatch, ToWorker } from "../engine/worker-protocol.js";
+import type { FromWorker, FromWorkerBatch, ToWorker } from "@parley/gateway/worker-protocol";
 import type { IpcHandler } from "./ipc-channel.js";
 import { monotonicMs } from "./summary-stats.js";
 

@@ -14,6 +14,7 @@ export const scenarioNames = [
   "scaling",
   "fp16",
   "openai-sse",
+  "peer",
 ] as const;
 export type ScenarioName = (typeof scenarioNames)[number];
 
@@ -64,6 +65,15 @@ export interface BenchSettings {
     /** The generated fp16 model: the larger size (full runs), else the built-in size. */
     readonly generated: typeof fp16LargeModelOptions | typeof fp16SmallModelOptions;
     readonly generatedTokens: number;
+  };
+  readonly peer: {
+    /** Its own rounds: three systems, and transformers.js decodes every stream on its own. */
+    readonly rounds: number;
+    readonly streams: readonly number[];
+    /** Tokens per stream on the large fp32 model (full runs), else on the built-in one. */
+    readonly largeTokens: number;
+    /** Tokens per stream on tiny-random-llama (fp16). */
+    readonly sharedTokens: number;
   };
 }
 
@@ -149,6 +159,14 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | "help" 
       sharedTokens: quick ? 32 : 128,
       generated: quick ? fp16SmallModelOptions : fp16LargeModelOptions,
       generatedTokens: quick ? 32 : 64,
+    },
+    // transformers.js decodes each stream on its own (no batching): at 64 streams of the large
+    // model a run of 16 tokens each is 1,024 unbatched decode steps, a minute of a shared core.
+    peer: {
+      rounds: quick ? 1 : 3,
+      streams: quick ? [1, 2] : [1, 4, 16, 64],
+      largeTokens: quick ? 8 : 16,
+      sharedTokens: quick ? 8 : 32,
     },
   };
 }
