@@ -28,8 +28,9 @@ COPY web-client/package.json web-client/
 RUN npm install --no-audit --no-fund
 COPY . .
 # Builds gen/, model-builder/, gateway/dist, web-client/dist, and the built-in model into
-# gateway/models/ (model-builder is a build tool: the runtime stage leaves it behind).
-RUN npm run build
+# gateway/models/ (model-builder is a build tool: the runtime stage leaves it behind). Only the
+# product and what it is built with: the bench workspace (and its dependencies) stays out.
+RUN npx turbo run build --filter=@parley/gateway --filter=@parley/web-client
 RUN npm prune --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE}
