@@ -42,7 +42,6 @@ COPY --from=build /src/node_modules node_modules/
 COPY --from=build /src/gen/package.json gen/
 COPY --from=build /src/gen/dist gen/dist/
 COPY --from=build /src/gateway/package.json gateway/
-COPY --from=build /src/gateway/node_modules gateway/node_modules/
 COPY --from=build /src/gateway/dist gateway/dist/
 COPY --from=build /src/gateway/models gateway/models/
 COPY --from=build /src/web-client/dist web-client/dist/
