@@ -8,6 +8,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import type { BenchResults, ProfileSummary, Quantiles } from "./bench-results.js";
 import { fmt } from "./bench-targets.js";
 import { openAiSseTable } from "./scenario-openai-sse.js";
+import { prefixCacheTable } from "./scenario-prefix-cache.js";
 import type { RoundFigure } from "./summary-stats.js";
 
 const analysisStart = "<!-- analysis:start -->";
@@ -320,6 +321,12 @@ export function figureTables(results: BenchResults): string {
     parts.push(
       "### 8. The OpenAI SSE path beside gRPC and Connect",
       openAiSseTable(results.scenarios.openAiSse.rows),
+    );
+  }
+  if (results.scenarios.prefixCache !== undefined) {
+    parts.push(
+      "### 9. Prefix caching: the fifth turn of a chat, with and without",
+      prefixCacheTable(results.scenarios.prefixCache.rows),
     );
   }
   return parts.join("\n\n");

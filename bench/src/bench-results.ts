@@ -190,6 +190,7 @@ export interface BenchResults {
     fp16?: { rows: Fp16Row[]; notes: string[] };
     openAiSse?: { rows: import("./scenario-openai-sse.js").OpenAiSseRow[] };
     peer?: { rows: PeerRow[]; checks: PeerCheck[]; notes: string[] };
+    prefixCache?: { rows: import("./scenario-prefix-cache.js").PrefixCacheRow[] };
   };
   targets: TargetRow[];
   profiles: ProfileSummary[];

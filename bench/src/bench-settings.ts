@@ -15,6 +15,7 @@ export const scenarioNames = [
   "fp16",
   "openai-sse",
   "peer",
+  "prefix-cache",
 ] as const;
 export type ScenarioName = (typeof scenarioNames)[number];
 

@@ -208,6 +208,29 @@ export function computeTargets(results: BenchResults): TargetRow[] {
         },
   );
   targets.push(...peerTargets(peer?.rows ?? [], peer?.checks ?? []));
+  const prefix = results.scenarios.prefixCache?.rows;
+  const on = prefix?.find((r) => r.system === "prefix cache on");
+  const off = prefix?.find((r) => r.system === "prefix cache off");
+  targets.push(
+    on === undefined || off === undefined
+      ? {
+          name: "fifth-turn TTFT, with ÷ without prefix cache",
+          target: "≤ 0.2",
+          value: "–",
+          verdict: "NOT RUN",
+          detail: "",
+        }
+      : {
+          name: `fifth-turn TTFT of a chat (${on.historyTokens} prompt tokens), with ÷ without prefix cache`,
+          target: "≤ 0.2",
+          value: `${(on.fifthTurnTtftMs.median / off.fifthTurnTtftMs.median).toFixed(2)} (${fmt(on.fifthTurnTtftMs.median)} ÷ ${fmt(off.fifthTurnTtftMs.median)} ms)`,
+          verdict:
+            on.fifthTurnTtftMs.median / off.fifthTurnTtftMs.median <= 0.2 && on.historyTokens >= 512
+              ? "PASS"
+              : "SHORT",
+          detail: on.historyTokens >= 512 ? "" : "history under 512 tokens",
+        },
+  );
   return targets;
 }
 

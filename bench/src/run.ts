@@ -33,6 +33,7 @@ import { runEngineScenario } from "./scenario-engine.js";
 import { type Fp16Model, runFp16Scenario } from "./scenario-fp16.js";
 import { runOpenAiSseScenario } from "./scenario-openai-sse.js";
 import { type PeerModel, runPeerScenario } from "./scenario-peer.js";
+import { runPrefixCacheScenario } from "./scenario-prefix-cache.js";
 import { runScalingScenario } from "./scenario-scaling.js";
 import { runStreamingScenario } from "./scenario-streaming.js";
 import { runUnaryScenario } from "./scenario-unary.js";
@@ -270,6 +271,9 @@ async function main(argv: readonly string[]): Promise<void> {
     }
 
     if (selected("openai-sse")) results.scenarios.openAiSse = await runOpenAiSseScenario(ctx);
+    if (selected("prefix-cache")) {
+      results.scenarios.prefixCache = await runPrefixCacheScenario(ctx);
+    }
     results.targets = computeTargets(results);
     if (settings.profile) {
       const plans = profilePlans(ctx, largePrompt);

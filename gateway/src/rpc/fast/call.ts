@@ -12,7 +12,7 @@
  */
 import type { EventEmitter } from "node:events";
 import type { IncomingHttpHeaders } from "node:http";
-import { constants, type Http2ServerRequest } from "node:http2";
+import { constants, type Http2ServerRequest, type Http2Stream } from "node:http2";
 import { performance } from "node:perf_hooks";
 import { Code, ConnectError, type MethodImplSpec } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
@@ -114,10 +114,25 @@ export function stopReadingRequest(request: NodeRequest): void {
     setTimeout(() => socket.destroy(), lingerMs).unref();
     return;
   }
-  (request as Http2ServerRequest).stream.close(constants.NGHTTP2_NO_ERROR);
+  // The compatibility request reads its stream itself: pause both, or it resumes the stream.
+  request.pause();
+  stopReadingStream((request as Http2ServerRequest).stream);
 }
 
-/** How long an HTTP/1.1 connection whose upload was stopped stays open for its response. */
+/**
+ * Stops reading an HTTP/2 stream whose response is complete (RFC 9113 §8.1: the client may stop
+ * sending). Flow control stops the client at once, as connect-node's adapter does; the stream is
+ * closed with NO_ERROR only after `lingerMs`, because a client still sending when that reset
+ * arrives reports an error instead of the status it already has (Node 22's http2 client does).
+ */
+export function stopReadingStream(stream: Http2Stream): void {
+  stream.pause();
+  setTimeout(() => {
+    if (!stream.closed) stream.close(constants.NGHTTP2_NO_ERROR);
+  }, lingerMs).unref();
+}
+
+/** How long a connection or stream whose upload was stopped stays open for its response. */
 const lingerMs = 1000;
 
 /** One call beside connect-node, from its request body to its status. */

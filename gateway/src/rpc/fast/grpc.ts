@@ -26,6 +26,7 @@ import {
   headerValue,
   isIdentity,
   responseCompression,
+  stopReadingStream,
   trackCalls,
 } from "./call.js";
 import type { DirectContext } from "./context.js";
@@ -100,8 +101,7 @@ class GrpcCall extends DirectCall {
   }
 
   protected stopReading(): void {
-    // RFC 9113 §8.1: the response is complete, the client may stop sending.
-    this.stream.close(constants.NGHTTP2_NO_ERROR);
+    stopReadingStream(this.stream);
   }
 
   protected respond(request: never): void {

@@ -1,0 +1,143 @@
+/**
+ * @module Scenario 9, prefix caching: a chat resends its history every turn. Two gateways on the
+ * large generated model, one with the prefix cache (the default) and one with
+ * `--prefix-cache-mib 0`, each hold the same five-turn conversation over `/v1/completions`
+ * (the history as the prompt, so no chat template is involved), in alternating rounds. The
+ * figure is the time to first token of the fifth turn, whose prompt holds at least 512 tokens of
+ * history: with the cache only the new turn is prefilled.
+ */
+import { request as httpRequest } from "node:http";
+import type { BenchContext } from "./bench-context.js";
+import { type ChildSystem, startGateway } from "./child-system.js";
+import { type RoundFigure, roundFigure } from "./summary-stats.js";
+
+/** One system's figures over the rounds. */
+export interface PrefixCacheRow {
+  readonly system: "prefix cache on" | "prefix cache off";
+  /** Prompt tokens of the fifth turn (the history it resends). */
+  readonly historyTokens: number;
+  /** Time to first token of the fifth turn, ms. */
+  readonly fifthTurnTtftMs: RoundFigure;
+}
+
+/** ~120 tokens of text per user turn, different in every round so rounds share no prefix. */
+function userTurn(round: number, turn: number): string {
+  const sentence = `In round ${round}, turn ${turn}, the user asks about gateways, batching, caches and streams, and how a server keeps many clients served at once without waiting. `;
+  return sentence.repeat(4);
+}
+
+/** One greedy streamed completion; resolves with its time to first token and prompt tokens. */
+function completion(
+  port: number,
+  prompt: string,
+  maxTokens: number,
+): Promise<{ ttftMs: number; text: string; promptTokens: number }> {
+  return new Promise((resolve, reject) => {
+    const startedAt = performance.now();
+    let firstAt: number | undefined;
+    const body = JSON.stringify({
+      prompt,
+      max_tokens: maxTokens,
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const request = httpRequest(
+      { host: "127.0.0.1", port, path: "/v1/completions", method: "POST", agent: false },
+      (response) => {
+        let raw = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => {
+          if (firstAt === undefined && chunk.includes('"text":"')) firstAt = performance.now();
+          raw += chunk;
+        });
+        response.on("end", () => {
+          const usage = /"prompt_tokens":(\d+)/.exec(raw);
+          if (response.statusCode !== 200 || usage === null || firstAt === undefined) {
+            reject(new Error(`completion failed (${response.statusCode}): ${raw.slice(-300)}`));
+            return;
+          }
+          const text = [...raw.matchAll(/"text":"((?:[^"\\]|\\.)*)"/g)]
+            .map((m) => JSON.parse(`"${m[1]}"`) as string)
+            .join("");
+          resolve({ ttftMs: firstAt - startedAt, text, promptTokens: Number(usage[1]) });
+        });
+        response.on("error", reject);
+      },
+    );
+    request.on("error", reject);
+    request.setHeader("content-type", "application/json");
+    request.end(body);
+  });
+}
+
+/** Five turns on `gateway`; returns the fifth turn's TTFT and prompt size. */
+async function conversation(gateway: ChildSystem, round: number, replyTokens: number) {
+  let history = "";
+  let fifth = { ttftMs: 0, promptTokens: 0 };
+  for (let turn = 1; turn <= 5; turn++) {
+    history += `User: ${userTurn(round, turn)}\nAssistant:`;
+    const reply = await completion(gateway.port, history, replyTokens);
+    history += `${reply.text}\n`;
+    if (turn === 5) fifth = reply;
+  }
+  return fifth;
+}
+
+/** Runs scenario 9. */
+export async function runPrefixCacheScenario(
+  ctx: BenchContext,
+): Promise<{ rows: PrefixCacheRow[] }> {
+  const replyTokens = ctx.settings.quick ? 4 : 16;
+  const rounds = ctx.settings.quick ? 1 : ctx.settings.rounds;
+  const systems = [
+    { system: "prefix cache on", flags: [] },
+    { system: "prefix cache off", flags: ["--prefix-cache-mib", "0"] },
+  ] as const;
+  const gateways = await Promise.all(
+    systems.map(({ system, flags }) =>
+      startGateway({
+        name: system,
+        models: [ctx.models.large],
+        flags: ["--max-timeout-ms", "600000", ...flags],
+      }),
+    ),
+  );
+  try {
+    const ttfts: number[][] = systems.map(() => []);
+    const history: number[] = systems.map(() => 0);
+    for (let round = 0; round < rounds; round++) {
+      // Alternate which goes first, so drift on a shared machine falls on both.
+      const order = round % 2 === 0 ? [0, 1] : [1, 0];
+      for (const i of order) {
+        const fifth = await conversation(gateways[i] as ChildSystem, round, replyTokens);
+        (ttfts[i] as number[]).push(fifth.ttftMs);
+        history[i] = fifth.promptTokens;
+        ctx.log(
+          `prefix cache: ${systems[i]?.system}, round ${round + 1}: fifth turn (${fifth.promptTokens} prompt tokens) TTFT ${fifth.ttftMs.toFixed(1)} ms`,
+        );
+      }
+    }
+    return {
+      rows: systems.map(({ system }, i) => ({
+        system,
+        historyTokens: history[i] ?? 0,
+        fifthTurnTtftMs: roundFigure(ttfts[i] ?? []),
+      })),
+    };
+  } finally {
+    await Promise.all(gateways.map((g) => g.stop()));
+  }
+}
+
+/** The rows as a Markdown table for the report. */
+export function prefixCacheTable(rows: readonly PrefixCacheRow[]): string {
+  return [
+    "| system | fifth turn's prompt tokens | fifth turn TTFT ms, median (range) |",
+    "| --- | ---: | ---: |",
+    ...rows.map(
+      (r) =>
+        `| ${r.system} | ${r.historyTokens} | ${r.fifthTurnTtftMs.median.toFixed(1)} (${r.fifthTurnTtftMs.min.toFixed(1)}–${r.fifthTurnTtftMs.max.toFixed(1)}) |`,
+    ),
+  ].join("\n");
+}
