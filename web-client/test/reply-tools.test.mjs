@@ -121,6 +121,8 @@ describe("working with replies", () => {
   test("Copy puts a reply's Markdown, or one code block's code, on the clipboard", async () => {
     const page = await openChat(browser, gateway.url);
     await page.context().grantPermissions(["clipboard-read", "clipboard-write"]);
+    // The clipboard API refuses a page without focus; earlier tests' pages may hold it.
+    await page.bringToFront();
     const stream = await fakeReplyStream(page);
     const source = "Two ways:\n\n```sh\nls -la\n```\n\nor\n\n```python\nprint(sorted(xs))\n```\n";
     await exchange(page, stream, "List files", source);
