@@ -8,7 +8,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { connect as connectHttp2 } from "node:http2";
 import { tmpdir } from "node:os";
@@ -28,6 +27,7 @@ import { createLogger } from "../observability/logger.js";
 import { createMetricsRegistry } from "../observability/metrics-registry.js";
 import { createGatewayServer, type GatewayServer } from "../server/create-gateway-server.js";
 import { findLongGeneration, type LongGeneration } from "../testing/find-long-generation.js";
+import { endlessBuiltinModel } from "../testing/endless-model.js";
 import { builtinSource, metricValue } from "../testing/model-fixtures.js";
 import { runCommand } from "../testing/run-command.js";
 
@@ -871,35 +871,10 @@ describe("OpenAI-compatible API under load and limits", () => {
   });
 });
 
-/** The built-in model with a 16k context and no end-of-sequence token: it runs to max_tokens. */
-async function endlessBuiltinModel(): Promise<ModelSource> {
-  const source = builtinSource();
-  const dir = await mkdtemp(join(tmpdir(), "parley-endless-"));
-  await cp(source.dir, dir, { recursive: true });
-  const edit = async (file: string, change: (json: Record<string, unknown>) => void) => {
-    const path = join(dir, file);
-    const json = JSON.parse(await readFile(path, "utf8")) as Record<string, unknown>;
-    change(json);
-    await writeFile(path, JSON.stringify(json));
-  };
-  await edit("config.json", (config) => {
-    config.max_position_embeddings = 16_384;
-    delete config.eos_token_id;
-  });
-  await edit("generation_config.json", (config) => {
-    delete config.eos_token_id;
-  });
-  await edit("tokenizer_config.json", (config) => {
-    config.model_max_length = 16_384;
-    delete config.eos_token;
-  });
-  return { ...source, dir };
-}
-
 describe("OpenAI-compatible API: backpressure and CORS", () => {
   it("an SSE reader that reads nothing pauses its generation, which is parked for a waiting call", async () => {
     const gateway = await startGateway({ maxBatchSize: 1, parkAfterMs: 200 }, 60_000, {
-      source: await endlessBuiltinModel(),
+      source: { ...builtinSource(), dir: await endlessBuiltinModel() },
     });
     // HTTP/2 with a flow-control window of 0: the server can send headers but no body byte, so
     // its writes back up at once (an HTTP/1.1 socket would first fill the kernel's buffers).
