@@ -26,8 +26,8 @@ import { resolveModelSource } from "../models/resolve-model-source.js";
 import { createLogger } from "../observability/logger.js";
 import { createMetricsRegistry } from "../observability/metrics-registry.js";
 import { createGatewayServer, type GatewayServer } from "../server/create-gateway-server.js";
-import { findLongGeneration, type LongGeneration } from "../testing/find-long-generation.js";
 import { endlessBuiltinModel } from "../testing/endless-model.js";
+import { findLongGeneration, type LongGeneration } from "../testing/find-long-generation.js";
 import { builtinSource, metricValue } from "../testing/model-fixtures.js";
 import { runCommand } from "../testing/run-command.js";
 
