@@ -27,6 +27,7 @@ import type { Engine } from "../engine/engine.js";
 import type { ApiKeyGuard } from "../http/api-keys.js";
 import { createCorsPolicy } from "../http/cors-policy.js";
 import { createSniffingListener } from "../http/create-sniffing-listener.js";
+import { lingerBeforeClosing } from "../http/lingering-close.js";
 import { createMetricsEndpoint } from "../http/metrics-endpoint.js";
 import type { NodeRequest, NodeResponse } from "../http/node-http.js";
 import { createProbeEndpoints } from "../http/probe-endpoints.js";
@@ -218,6 +219,8 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   const h2c = createH2cServer(handleRequest);
   const tls: Http2SecureServer | undefined =
     config.tls === undefined ? undefined : createTlsServer(config.tls, handleRequest);
+  lingerBeforeClosing(http1);
+  if (tls !== undefined) lingerBeforeClosing(tls);
   // Streams without a valid key go to the compatibility API, where `rejects` answers them.
   const admitted: RpcHandler["handleStream"] =
     apiKeys === undefined

@@ -16,6 +16,7 @@ import { constants, type Http2ServerRequest, type Http2Stream } from "node:http2
 import { performance } from "node:perf_hooks";
 import { Code, ConnectError, type MethodImplSpec } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
+import { lingerMs } from "../../http/lingering-close.js";
 import type { NodeRequest } from "../../http/node-http.js";
 import { type Compression, compressedFlag, compressionNegotiate } from "../connect-internals.js";
 import { createRpcCall, type RpcCall } from "../rpc-call.js";
@@ -103,9 +104,10 @@ interface ResponseSink extends EventEmitter {
  * §8.1 allows once the response is complete. HTTP/1.1 has no way to end an upload but closing
  * the connection, and closing a socket with unread input makes the kernel send RST, which can
  * discard the response before the client read it; so reading stops (the client's writes block,
- * its response is there to read) and the connection closes a moment later, as connect-node does
- * (it drains 256 KiB, then closes after 500 ms). Not at the status itself either way: nghttp2
- * sends RST_STREAM ahead of queued DATA, so an immediate reset can overtake the status.
+ * its response is there to read) and the connection closes `lingerMs` later (see
+ * http/lingering-close.ts; connect-node drains 256 KiB, then closes after 500 ms). Not at the
+ * status itself either way: nghttp2 sends RST_STREAM ahead of queued DATA, so an immediate reset
+ * can overtake the status.
  */
 export function stopReadingRequest(request: NodeRequest): void {
   if (request.httpVersionMajor === 1) {
@@ -131,9 +133,6 @@ export function stopReadingStream(stream: Http2Stream): void {
     if (!stream.closed) stream.close(constants.NGHTTP2_NO_ERROR);
   }, lingerMs).unref();
 }
-
-/** How long a connection or stream whose upload was stopped stays open for its response. */
-const lingerMs = 1000;
 
 /** One call beside connect-node, from its request body to its status. */
 export abstract class DirectCall {
