@@ -2,6 +2,7 @@
  * @module The command line of `npm run bench` and the sizes of every scenario, full or `--quick`
  * (the smoke-test sizes: one round, short runs, small models only).
  */
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { defaultOutDir } from "./bench-paths.js";
 
@@ -32,6 +33,13 @@ export interface BenchSettings {
    * measured 4,200 to 8,300 tokens/s within a minute), and a median of three still followed it.
    */
   readonly rounds: number;
+  /**
+   * Another build's `gateway/dist/main.js` (`--baseline-gateway`, e.g. a `git worktree` of an
+   * older commit, built): the unary and fast streaming runs measure it beside this build, round
+   * by round, so "not slower than before" is a ratio from one run rather than two runs on two
+   * machine states.
+   */
+  readonly baselineGateway: string | undefined;
   readonly unary: {
     readonly concurrency: readonly number[];
     readonly durationMs: number;
@@ -102,7 +110,10 @@ const usage = `usage: npm run bench -- [--quick] [--only ${scenarioNames.join(",
   --quick       smoke-test sizes: one round, short runs, small models only; does not touch docs/
   --only LIST   run only these scenarios (comma-separated); does not touch docs/
   --out DIR     where results.json, fixtures and profiles go (default test-output/bench)
-  --no-profile  skip the --cpu-prof runs for targets that fall short`;
+  --no-profile  skip the --cpu-prof runs for targets that fall short
+  --baseline-gateway MAIN
+                another build's gateway/dist/main.js, measured beside this one in the unary
+                and fast streaming runs (e.g. a built \`git worktree\` of an older commit)`;
 
 /** Parses the bench's arguments; throws with the usage on a bad one. */
 export function parseBenchArgs(argv: readonly string[]): BenchSettings | "help" {
@@ -114,6 +125,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | "help" 
       only: { type: "string" },
       out: { type: "string" },
       "no-profile": { type: "boolean" },
+      "baseline-gateway": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -134,6 +146,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | "help" 
     outDir: values.out ?? (quick ? `${defaultOutDir}/quick` : defaultOutDir),
     profile: !quick && values["no-profile"] !== true,
     rounds: quick ? 1 : 5,
+    baselineGateway:
+      values["baseline-gateway"] === undefined ? undefined : resolve(values["baseline-gateway"]),
     unary: {
       concurrency: [1, 16, 64],
       durationMs: quick ? 150 : 700,

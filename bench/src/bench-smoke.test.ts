@@ -10,7 +10,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { benchMain } from "./bench-paths.js";
+import { benchMain, gatewayMain } from "./bench-paths.js";
 import type { BenchResults } from "./bench-results.js";
 
 function runBench(args: readonly string[]): Promise<{ code: number | null; output: string }> {
@@ -47,6 +47,9 @@ test("npm run bench -- --quick measures the real gateway and its baselines", {
       "unary,streaming,engine,fp16,peer",
       "--out",
       out,
+      // This build as its own baseline: the side-by-side path runs, and must find it equal.
+      "--baseline-gateway",
+      gatewayMain,
     ]);
     assert.equal(code, 0, output);
     const results = JSON.parse(await readFile(join(out, "results.json"), "utf8")) as BenchResults;
@@ -62,6 +65,7 @@ test("npm run bench -- --quick measures the real gateway and its baselines", {
       "connectNodeAdapter",
       "fastify",
       "gateway",
+      "gateway (baseline build)",
       "grpc-js",
       "raw node:http2",
     ]);
@@ -105,6 +109,12 @@ test("npm run bench -- --quick measures the real gateway and its baselines", {
       assert.ok(Number.isFinite(row.addedLatencyMs.p50), `${what}: server stamps matched`);
       assert.equal(row.failed, 0, `${what} failures: ${row.failures.join("; ")}`);
     }
+    assert.ok(
+      streaming.rows.some(
+        (row) => row.system === "gateway (baseline build)" && row.mode === "fast",
+      ),
+      "the baseline build streamed beside the gateway",
+    );
     const paced = streaming.rows.filter((row) => row.mode === "paced" && row.system === "gateway");
     assert.ok(paced.length > 0);
     for (const row of paced) positive(row.serverGapMs.p50, "the step pacer spaces tokens");
@@ -128,6 +138,11 @@ test("npm run bench -- --quick measures the real gateway and its baselines", {
 
     const computed = results.targets.filter((t) => t.verdict === "PASS" || t.verdict === "SHORT");
     assert.ok(computed.length >= 3, "unary and engine targets are computed");
+    assert.ok(
+      computed.some((t) => t.name.startsWith("unary RPS, this build ÷ baseline build")) &&
+        computed.some((t) => t.name.startsWith("streaming tokens/s, this build ÷ baseline build")),
+      "the baseline build's ratios are computed",
+    );
     assert.equal(results.scenarios.wireBytes, undefined, "--only leaves other scenarios out");
   } finally {
     await rm(out, { recursive: true, force: true });

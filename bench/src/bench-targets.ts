@@ -4,6 +4,7 @@
  * out. A SHORT names the profile plan that explains it.
  */
 import type { BenchResults, PeerRow, StreamingRow, TargetRow, UnaryRow } from "./bench-results.js";
+import { baselineGatewayName } from "./child-system.js";
 
 /** Formats a number for tables: 3 significant digits, thousands separated. */
 export function fmt(value: number | null | undefined, digits = 3): string {
@@ -55,6 +56,61 @@ function streamRow(
   );
 }
 
+/**
+ * With `--baseline-gateway`: this build ÷ the other build, per protocol, unary at the top
+ * concurrency and fast streaming at every fan-out. "Not slower" allows 5% for noise: neighbouring
+ * runs of one build on this shared machine differ by that much.
+ */
+function baselineBuildTargets(
+  unaryRows: readonly UnaryRow[],
+  streamRows: readonly StreamingRow[],
+  topConcurrency: number,
+): TargetRow[] {
+  const targets: TargetRow[] = [];
+  for (const base of unaryRows) {
+    if (base.system !== baselineGatewayName || base.concurrency !== topConcurrency) continue;
+    const ours = unaryRows.find(
+      (r) =>
+        r.system === "gateway" &&
+        r.protocol === base.protocol &&
+        r.client === base.client &&
+        r.httpVersion === base.httpVersion &&
+        r.concurrency === base.concurrency,
+    );
+    targets.push(
+      ratioTarget(
+        `unary RPS, this build ÷ baseline build, ${base.protocol} over HTTP/${base.httpVersion} (${base.client}, ${base.concurrency} concurrent)`,
+        0.95,
+        ours?.requestsPerSecond.median,
+        base.requestsPerSecond.median,
+        "req/s",
+        "unary",
+      ),
+    );
+  }
+  for (const base of streamRows) {
+    if (base.system !== baselineGatewayName || base.mode !== "fast") continue;
+    const ours = streamRows.find(
+      (r) =>
+        r.system === "gateway" &&
+        r.protocol === base.protocol &&
+        r.mode === "fast" &&
+        r.streams === base.streams,
+    );
+    targets.push(
+      ratioTarget(
+        `streaming tokens/s, this build ÷ baseline build, ${base.protocol} (fast, ${base.streams} streams)`,
+        0.95,
+        ours?.tokensPerSecond.median,
+        base.tokensPerSecond.median,
+        "tokens/s",
+        "streaming-fast",
+      ),
+    );
+  }
+  return targets;
+}
+
 /** Computes the target table of a run. */
 export function computeTargets(results: BenchResults): TargetRow[] {
   const { unary, streaming, wireBytes, engine, scaling, peer } = results.scenarios;
@@ -93,6 +149,7 @@ export function computeTargets(results: BenchResults): TargetRow[] {
       "streaming-fast",
     ),
   );
+  targets.push(...baselineBuildTargets(unaryRows, streamRows, topConcurrency));
   const pacedLevels = streamRows.filter((r) => r.mode === "paced").map((r) => r.streams);
   const topPaced = Math.max(0, ...pacedLevels);
   const paced = streamRow(streamRows, "gateway", "paced", topPaced);

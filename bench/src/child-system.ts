@@ -126,6 +126,8 @@ function listModelsStatus(port: number): Promise<number> {
 /** How a gateway child is started. */
 export interface GatewayOptions {
   readonly name: string;
+  /** The entry point to run: this build's `gateway/dist/main.js` unless another build's. */
+  readonly main?: string;
   /** `--model` values. */
   readonly models: readonly string[];
   readonly flags?: readonly string[];
@@ -137,7 +139,7 @@ export interface GatewayOptions {
   readonly cpuProfileDir?: string;
 }
 
-/** Starts `node gateway/dist/main.js` with the probe and waits until it answers ListModels. */
+/** Starts `node gateway/dist/main.js` (or `options.main`) with the probe and waits until it answers ListModels. */
 export async function startGateway(options: GatewayOptions): Promise<ChildSystem> {
   const port = await freePort();
   const profile =
@@ -149,7 +151,7 @@ export async function startGateway(options: GatewayOptions): Promise<ChildSystem
     port,
     execArgv: [...profile, "--import", pathToFileURL(gatewayProbe).href],
     args: [
-      gatewayMain,
+      options.main ?? gatewayMain,
       "--port",
       String(port),
       "--host",
@@ -175,6 +177,9 @@ export async function startGateway(options: GatewayOptions): Promise<ChildSystem
   }
   return system;
 }
+
+/** The system name of the `--baseline-gateway` build in results. */
+export const baselineGatewayName = "gateway (baseline build)";
 
 /** Starts a baseline server and waits until it listens. */
 export async function startBaseline(

@@ -6,11 +6,11 @@
  * (whole process and main thread), over a run of streams one after another. The engine's work is
  * the same on every row, so the main-thread column is where the transports differ.
  */
-import { request as httpRequest } from "node:http";
 import { type BenchContext, measured } from "./bench-context.js";
 import { startGateway } from "./child-system.js";
 import { startCountingProxy } from "./counting-proxy.js";
 import type { WireProtocol } from "./rpc-wire.js";
+import { sseCompletion } from "./sse-completion.js";
 
 /** One protocol's figures. */
 export interface OpenAiSseRow {
@@ -45,7 +45,9 @@ export async function runOpenAiSseScenario(ctx: BenchContext): Promise<{ rows: O
       try {
         const one = (): Promise<number> =>
           protocol === "openai-sse"
-            ? sseStream(proxy.port, ctx.builtinPrompt, maxTokens)
+            ? sseCompletion(proxy.port, ctx.builtinPrompt, maxTokens).then(
+                (c) => c.completionTokens,
+              )
             : ctx.client
                 .request<{ tokens: number }>({
                   type: "client-stream",
@@ -100,39 +102,4 @@ export function openAiSseTable(rows: readonly OpenAiSseRow[]): string {
         `| ${r.protocol} | ${r.httpVersion} | ${r.tokens} | ${r.bytesPerToken.toFixed(1)} | ${r.cpuUsPerToken.toFixed(1)} | ${r.mainThreadCpuUsPerToken.toFixed(1)} |`,
     ),
   ].join("\n");
-}
-
-/** One greedy `/v1/completions` stream read to its end; resolves with the completion's tokens. */
-function sseStream(port: number, prompt: string, maxTokens: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const body = JSON.stringify({
-      prompt,
-      max_tokens: maxTokens,
-      temperature: 0,
-      stream: true,
-      stream_options: { include_usage: true },
-    });
-    const request = httpRequest(
-      { host: "127.0.0.1", port, path: "/v1/completions", method: "POST", agent: false },
-      (response) => {
-        let text = "";
-        response.setEncoding("utf8");
-        response.on("data", (chunk: string) => {
-          text += chunk;
-        });
-        response.on("end", () => {
-          const usage = /"completion_tokens":(\d+)/.exec(text);
-          if (response.statusCode !== 200 || usage === null || !text.endsWith("data: [DONE]\n\n")) {
-            reject(new Error(`SSE stream failed (${response.statusCode}): ${text.slice(-300)}`));
-          } else {
-            resolve(Number(usage[1]));
-          }
-        });
-        response.on("error", reject);
-      },
-    );
-    request.on("error", reject);
-    request.setHeader("content-type", "application/json");
-    request.end(body);
-  });
 }

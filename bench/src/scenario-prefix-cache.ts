@@ -6,9 +6,9 @@
  * figure is the time to first token of the fifth turn, whose prompt holds at least 512 tokens of
  * history: with the cache only the new turn is prefilled.
  */
-import { request as httpRequest } from "node:http";
 import type { BenchContext } from "./bench-context.js";
 import { type ChildSystem, startGateway } from "./child-system.js";
+import { sseCompletion } from "./sse-completion.js";
 import { type RoundFigure, roundFigure } from "./summary-stats.js";
 
 /** One system's figures over the rounds. */
@@ -26,58 +26,13 @@ function userTurn(round: number, turn: number): string {
   return sentence.repeat(4);
 }
 
-/** One greedy streamed completion; resolves with its time to first token and prompt tokens. */
-function completion(
-  port: number,
-  prompt: string,
-  maxTokens: number,
-): Promise<{ ttftMs: number; text: string; promptTokens: number }> {
-  return new Promise((resolve, reject) => {
-    const startedAt = performance.now();
-    let firstAt: number | undefined;
-    const body = JSON.stringify({
-      prompt,
-      max_tokens: maxTokens,
-      temperature: 0,
-      stream: true,
-      stream_options: { include_usage: true },
-    });
-    const request = httpRequest(
-      { host: "127.0.0.1", port, path: "/v1/completions", method: "POST", agent: false },
-      (response) => {
-        let raw = "";
-        response.setEncoding("utf8");
-        response.on("data", (chunk: string) => {
-          if (firstAt === undefined && chunk.includes('"text":"')) firstAt = performance.now();
-          raw += chunk;
-        });
-        response.on("end", () => {
-          const usage = /"prompt_tokens":(\d+)/.exec(raw);
-          if (response.statusCode !== 200 || usage === null || firstAt === undefined) {
-            reject(new Error(`completion failed (${response.statusCode}): ${raw.slice(-300)}`));
-            return;
-          }
-          const text = [...raw.matchAll(/"text":"((?:[^"\\]|\\.)*)"/g)]
-            .map((m) => JSON.parse(`"${m[1]}"`) as string)
-            .join("");
-          resolve({ ttftMs: firstAt - startedAt, text, promptTokens: Number(usage[1]) });
-        });
-        response.on("error", reject);
-      },
-    );
-    request.on("error", reject);
-    request.setHeader("content-type", "application/json");
-    request.end(body);
-  });
-}
-
 /** Five turns on `gateway`; returns the fifth turn's TTFT and prompt size. */
 async function conversation(gateway: ChildSystem, round: number, replyTokens: number) {
   let history = "";
   let fifth = { ttftMs: 0, promptTokens: 0 };
   for (let turn = 1; turn <= 5; turn++) {
     history += `User: ${userTurn(round, turn)}\nAssistant:`;
-    const reply = await completion(gateway.port, history, replyTokens);
+    const reply = await sseCompletion(gateway.port, history, replyTokens);
     history += `${reply.text}\n`;
     if (turn === 5) fifth = reply;
   }

@@ -8,11 +8,17 @@
  * fan-out. Baselines tick their streams the same
  * way. Every token is matched between the server's stamp and the client's arrival.
  */
+import { builtinModelDir } from "@parley/gateway/builtin-model";
 import type { BenchContext } from "./bench-context.js";
 import { measured } from "./bench-context.js";
 import { findLongPrompt, gatewayClient } from "./bench-fixtures.js";
 import type { StreamingRow, StreamSample } from "./bench-results.js";
-import { type ChildSystem, startBaseline, startGateway } from "./child-system.js";
+import {
+  baselineGatewayName,
+  type ChildSystem,
+  startBaseline,
+  startGateway,
+} from "./child-system.js";
 import type { StreamLoadResult, StreamTarget } from "./stream-load.js";
 import { streamSample } from "./stream-metrics.js";
 import { median, roundFigure } from "./summary-stats.js";
@@ -108,6 +114,11 @@ function casesFor(
   ];
 }
 
+/** `streamCase`'s target, sent to `system` instead. */
+function retarget(streamCase: StreamCase, system: ChildSystem): (streams: number) => StreamTarget {
+  return (streams) => ({ ...streamCase.target(streams), port: system.port });
+}
+
 function toRow(
   streamCase: StreamCase,
   mode: "fast" | "paced",
@@ -186,15 +197,40 @@ export async function runStreamingScenario(
       trace: true,
       flags: fanOutFlags,
     });
+    // The baseline build (fast runs only: the paced runs measure latency, not a build's speed).
+    const baseline =
+      ctx.settings.baselineGateway === undefined
+        ? undefined
+        : await startGateway({
+            name: baselineGatewayName,
+            main: ctx.settings.baselineGateway,
+            // This build's built-in model: the two builds' own may differ.
+            models: [builtinModelDir()],
+            trace: true,
+            flags: fanOutFlags,
+          });
     try {
-      const cases = casesFor(fast, raw, fastify, ctx.builtinPrompt, streaming.tokens);
+      const cases = casesFor(fast, raw, fastify, ctx.builtinPrompt, streaming.tokens).flatMap(
+        (c) =>
+          baseline === undefined || c.system !== fast
+            ? [c]
+            : [
+                c,
+                {
+                  ...c,
+                  system: baseline,
+                  systemName: baselineGatewayName,
+                  target: retarget(c, baseline),
+                },
+              ],
+      );
       ctx.log("streaming fast: warming up");
       for (const c of cases) await runStreamCase(ctx, c, 64, streaming.fastWindowMs);
       rows.push(
         ...(await runPhase(ctx, "fast", cases, ctx.settings.rounds, streaming.fastWindowMs)),
       );
     } finally {
-      await fast.stop();
+      await Promise.all([fast.stop(), baseline?.stop()]);
     }
 
     // The step pacer holds decode steps, not prefills, but the engine interleaves the two: with

@@ -7,11 +7,17 @@
  * HTTP/1.1 connections) and from connect-node clients. Systems alternate run by run, round after
  * round; CPU per request is read from each process.
  */
+import { builtinModelDir } from "@parley/gateway/builtin-model";
 import type { BenchContext } from "./bench-context.js";
 import { measured, type StatsDelta } from "./bench-context.js";
 import { fixturesAsJson, loadFixtures } from "./bench-fixtures.js";
 import type { UnaryRow } from "./bench-results.js";
-import { type ChildSystem, startBaseline, startGateway } from "./child-system.js";
+import {
+  baselineGatewayName,
+  type ChildSystem,
+  startBaseline,
+  startGateway,
+} from "./child-system.js";
 import { runH2load } from "./h2load-runner.js";
 import { listModelsBody, methodPath, requestHeaders, type WireProtocol } from "./rpc-wire.js";
 import { median, roundFigure } from "./summary-stats.js";
@@ -94,12 +100,21 @@ export async function runUnaryScenario(
     json: fixturesAsJson(fixtures).listModelsResponse,
   };
   const gateway = await startGateway({ name: "gateway", models: ["builtin"] });
+  const baseline =
+    settings.baselineGateway === undefined
+      ? undefined
+      : await startGateway({
+          name: baselineGatewayName,
+          main: settings.baselineGateway,
+          // This build's built-in model: the two builds' own may differ.
+          models: [builtinModelDir()],
+        });
   const raw = await startBaseline("raw-h2", ctx.fixturesPath);
   const grpcJs = await startBaseline("grpc-js", ctx.fixturesPath);
   const fastify = await startBaseline("fastify", ctx.fixturesPath);
   const connectNode = await startBaseline("connect-node", ctx.fixturesPath);
   try {
-    const h2loadCases: H2loadCase[] = [
+    const gatewayH2loadCases: H2loadCase[] = [
       {
         system: gateway,
         systemName: "gateway",
@@ -169,13 +184,33 @@ export async function runUnaryScenario(
         },
       },
     ];
-    const nodeCases: NodeCase[] = [
+    const gatewayNodeCases: NodeCase[] = [
       { system: gateway, systemName: "gateway", protocol: "grpc", httpVersion: "2" },
       { system: grpcJs, systemName: "grpc-js", protocol: "grpc", httpVersion: "2" },
       { system: gateway, systemName: "gateway", protocol: "grpc-web", httpVersion: "1.1" },
       { system: gateway, systemName: "gateway", protocol: "connect-proto", httpVersion: "2" },
       { system: gateway, systemName: "gateway", protocol: "connect-json", httpVersion: "1.1" },
     ];
+
+    // The baseline build runs every case the gateway runs, right after it in each round.
+    const h2loadCases = gatewayH2loadCases.flatMap((c): H2loadCase[] =>
+      baseline === undefined || c.system !== gateway
+        ? [c]
+        : [
+            c,
+            {
+              system: baseline,
+              systemName: baselineGatewayName,
+              protocol: c.protocol,
+              probe: rpcProbe(baseline, c.protocol as WireProtocol, c.probe.http1),
+            },
+          ],
+    );
+    const nodeCases = gatewayNodeCases.flatMap((c): NodeCase[] =>
+      baseline === undefined || c.system !== gateway
+        ? [c]
+        : [c, { ...c, system: baseline, systemName: baselineGatewayName }],
+    );
 
     const statusChecks: string[] = [];
     for (const c of h2loadCases) {
@@ -285,6 +320,6 @@ export async function runUnaryScenario(
     }
     return { rows, statusChecks };
   } finally {
-    await Promise.all([gateway, raw, grpcJs, fastify, connectNode].map((s) => s.stop()));
+    await Promise.all([gateway, baseline, raw, grpcJs, fastify, connectNode].map((s) => s?.stop()));
   }
 }

@@ -50,6 +50,19 @@ function matches(entry: KnownDifference, difference: Difference): boolean {
   return pattern.test(difference.id);
 }
 
+function thrownOutcome(error: unknown): Outcome {
+  return { status: `client threw ${String(error)}`, headers: {}, messages: [] };
+}
+
+/** A call whose transport broke before any response header or status arrived. */
+function deliveredNoStatus(outcome: Outcome): boolean {
+  return (
+    Object.keys(outcome.headers).length === 0 &&
+    outcome.status === "unknown" &&
+    /^(Premature close|socket hang up)$|ECONNRESET|RST_STREAM/.test(outcome.message ?? "")
+  );
+}
+
 async function runAll(
   cases: readonly ConformanceCase[],
   target: Target,
@@ -59,15 +72,7 @@ async function runAll(
   const worker = async () => {
     while (next < cases.length) {
       const item = cases[next++] as ConformanceCase;
-      try {
-        outcomes.set(item.id, await item.run(target));
-      } catch (error) {
-        outcomes.set(item.id, {
-          status: `client threw ${String(error)}`,
-          headers: {},
-          messages: [],
-        });
-      }
+      outcomes.set(item.id, await item.run(target).catch(thrownOutcome));
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
@@ -102,17 +107,37 @@ describe("Parley's protocol layer answers like connect-node's router", () => {
 
     const results = await Promise.all(systems.map((system) => runAll(cases, { ...system, ca })));
     const [reference, ...others] = results as [Map<string, Outcome>, ...Map<string, Outcome>[]];
+    // connect-node's own answer to an over-limit request on HTTP/2 is racy: now and then its
+    // client loses the status ("Premature close", no headers). A reference that delivered no
+    // status is asked again, one case at a time, and any of its answers may be the expected one;
+    // Parley's single answer must still equal one of them.
+    const referenceTarget = { ...(systems[0] as SystemUnderTest), ca };
+    const retried = new Map<string, Outcome[]>();
+    const expectedOutcomes = async (item: ConformanceCase): Promise<Outcome[]> => {
+      const first = reference.get(item.id) as Outcome;
+      if (!deliveredNoStatus(first)) return [first];
+      let answers = retried.get(item.id);
+      if (answers === undefined) {
+        answers = [first];
+        for (let attempt = 0; attempt < 3; attempt++) {
+          answers.push(await item.run(referenceTarget).catch(thrownOutcome));
+        }
+        retried.set(item.id, answers);
+        t.diagnostic(`connect-node delivered no status for ${item.id} at first; asked again`);
+      }
+      return answers;
+    };
     const differences: Difference[] = [];
-    others.forEach((outcomes, index) => {
+    for (const [index, outcomes] of others.entries()) {
       const system = systems[index + 1]?.name as Difference["system"];
       for (const item of cases) {
-        const expected = reference.get(item.id) as Outcome;
         const actual = outcomes.get(item.id) as Outcome;
-        if (!isDeepStrictEqual(expected, actual)) {
-          differences.push({ system, id: item.id, expected, actual });
+        const expected = await expectedOutcomes(item);
+        if (!expected.some((answer) => isDeepStrictEqual(answer, actual))) {
+          differences.push({ system, id: item.id, expected: expected.at(-1) as Outcome, actual });
         }
       }
-    });
+    }
     const unexplained = differences.filter(
       (difference) => !knownDifferences.some((entry) => matches(entry, difference)),
     );
