@@ -9,7 +9,6 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { request as h1Request } from "node:http";
 import type { ClientHttp2Session } from "node:http2";
-import { connect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
@@ -19,6 +18,7 @@ import { GenerateRequestSchema } from "@parley/gen/inference/v1/inference_pb";
 import { type GatewayProcess, startGatewayProcess } from "../testing/gateway-process.js";
 import {
   openSession,
+  postAndReadLate,
   type RawRequest,
   type RawResponse,
   sendHttp1,
@@ -240,27 +240,18 @@ describe("hostile requests against the parley process", () => {
     ];
     const { port } = new URL(gateway.url);
     for (const { path, contentType, status } of cases) {
-      const socket = connect(Number(port), "127.0.0.1");
-      const received: Buffer[] = [];
-      socket.on("data", (chunk: Buffer) => received.push(chunk));
-      socket.on("error", () => {}); // the upload's write fails once the gateway closes: expected
-      const closed = new Promise((resolve) => socket.once("close", resolve));
-      socket.pause();
       const size = 8 * 2 ** 20; // over the default --max-request-bytes (4 MiB)
-      socket.write(
-        `POST ${service}/${path} HTTP/1.1\r\nHost: parley\r\nConnection: close\r\n` +
-          `Content-Type: ${contentType}\r\nContent-Length: ${size}\r\n\r\n`,
-      );
-      // A body that announces itself as one 8 MiB message, so every path refuses it by size.
-      socket.write(
-        contentType.startsWith("application/json")
+      const { text } = await postAndReadLate({
+        port: Number(port),
+        path: `${service}/${path}`,
+        headers: { "Content-Type": contentType },
+        contentLength: size,
+        // A body that announces itself as one 8 MiB message, so every path refuses it by size.
+        body: contentType.startsWith("application/json")
           ? Buffer.alloc(size, 0x20)
           : envelope(Buffer.alloc(size - 5), 0, size - 5),
-      );
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      socket.resume();
-      await closed;
-      const text = Buffer.concat(received).toString("latin1");
+        readAfterMs: 300,
+      });
       assert.match(text, status, `${contentType} ${path}: ${JSON.stringify(text.slice(0, 200))}`);
     }
     assert.ok(gateway.alive());

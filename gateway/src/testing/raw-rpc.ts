@@ -6,6 +6,7 @@
  */
 import { request as h1Request } from "node:http";
 import { type ClientHttp2Session, connect } from "node:http2";
+import { connect as connectTcp } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { endStreamFromJson, errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
@@ -119,6 +120,42 @@ export function sendHttp1(
       req.end();
     })();
   });
+}
+
+/**
+ * Sends a `Connection: close` HTTP/1.1 POST over a raw socket, reads nothing for `readAfterMs`
+ * (a client busy writing its upload), then reads until the server closes: what reached it, and
+ * when the connection closed. `body` may be shorter than `contentLength` (an upload cut short).
+ */
+export async function postAndReadLate(options: {
+  readonly port: number;
+  readonly path: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly contentLength: number;
+  readonly body: Buffer;
+  readonly readAfterMs: number;
+}): Promise<{ text: string; closedAfterMs: number }> {
+  const socket = connectTcp(options.port, "127.0.0.1");
+  const received: Buffer[] = [];
+  socket.on("data", (chunk: Buffer) => received.push(chunk));
+  socket.on("error", () => {}); // the upload's write fails once the server closes: expected
+  const closed = new Promise((resolve) => socket.once("close", resolve));
+  socket.pause();
+  const started = performance.now();
+  const headers = Object.entries(options.headers ?? {})
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join("");
+  socket.write(
+    `POST ${options.path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n${headers}` +
+      `Content-Length: ${options.contentLength}\r\n\r\n`,
+  );
+  socket.write(options.body);
+  setTimeout(() => socket.resume(), options.readAfterMs);
+  await closed;
+  return {
+    text: Buffer.concat(received).toString("latin1"),
+    closedAfterMs: performance.now() - started,
+  };
 }
 
 /** Sends on a stream of `session` (h2c). */
