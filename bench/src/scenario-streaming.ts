@@ -26,8 +26,13 @@ import { median, roundFigure } from "./summary-stats.js";
 /** Admission limits for 1,000 streams: the defaults (16 in the batch, 64 queued) refuse most. */
 export const fanOutFlags = ["--max-batch", "1024", "--max-queue", "1024"];
 
-/** Prefill budget of the paced gateway: all 1,000 bench prompts fit in a few decode turns. */
-const pacedPrefillFlags = ["--prefill-tokens", "16384"];
+/**
+ * The paced gateway's flags. A prefill budget at which all 1,000 bench prompts fit in a few decode
+ * turns. And no prefix cache: every bench stream sends the same prompt, so with the cache each
+ * newcomer is prefilled alone on the cached prefix, one token on a past, which the step pacer
+ * cannot tell from a decode step; it would hold every admission for a whole tick.
+ */
+const pacedFlags = ["--prefill-tokens", "16384", "--prefix-cache-mib", "0"];
 
 interface StreamCase {
   readonly system: ChildSystem;
@@ -240,7 +245,7 @@ export async function runStreamingScenario(
       models: [ctx.models.pacing],
       trace: true,
       pace: true,
-      flags: [...fanOutFlags, ...pacedPrefillFlags],
+      flags: [...fanOutFlags, ...pacedFlags],
     });
     try {
       const prompt = await findLongPrompt(gatewayClient(paced.port), "", streaming.tokens);
@@ -259,7 +264,7 @@ export async function runStreamingScenario(
       await paced.stop();
     }
     notes.push(
-      `Gateways run with ${fanOutFlags.join(" ")}: the default admission limits (16 decoding, 64 queued) refuse most of 1,000 concurrent streams with resource_exhausted. The paced gateway also runs with ${pacedPrefillFlags.join(" ")}, so that admitting 1,000 prompts takes a few paced decode steps rather than hundreds.`,
+      `Gateways run with ${fanOutFlags.join(" ")}: the default admission limits (16 decoding, 64 queued) refuse most of 1,000 concurrent streams with resource_exhausted. The paced gateway also runs with ${pacedFlags.join(" ")}, so that admitting 1,000 prompts takes a few paced decode steps rather than hundreds (and no prefix-cache hit makes a prefill look like a decode step to the pacer).`,
       `Fast runs end after ${streaming.fastWindowMs} ms and paced runs after ${streaming.pacedWindowMs} ms; streams still open then are cancelled, and tokens/s counts what arrived in that window.`,
       `RPC streams share HTTP/2 connections, ${streaming.streamsPerConnection} streams per connection; SSE uses one HTTP/1.1 connection per stream.`,
     );
