@@ -35,6 +35,17 @@ module.exports = {
       to: { path: "^gateway/src/(rpc|services|server|openai)/" },
     },
     {
+      name: "fast-paths-behind-one-entry",
+      severity: "error",
+      comment:
+        "Outside rpc/fast/, the fast paths are reached only through rpc/fast/index.ts (tests and their helpers may run one path alone).",
+      from: {
+        path: "^gateway/src/",
+        pathNot: ["^gateway/src/rpc/fast/", "\\.test\\.ts$", "^gateway/src/testing/"],
+      },
+      to: { path: "^gateway/src/rpc/fast/", pathNot: "^gateway/src/rpc/fast/index\\.ts$" },
+    },
+    {
       name: "openai-is-a-transport",
       severity: "error",
       comment:

@@ -7,9 +7,14 @@
  * HTTP/1.1 connections) and from connect-node clients. Systems alternate run by run, round after
  * round; CPU per request is read from each process.
  */
+import { mkdtemp, symlink } from "node:fs/promises";
+import { join } from "node:path";
+import { toBinary } from "@bufbuild/protobuf";
+import { builtinModelDir } from "@parley/gateway/builtin-model";
+import { ListModelsResponseSchema } from "@parley/gen/inference/v1/inference_pb";
 import type { BenchContext } from "./bench-context.js";
 import { measured, type StatsDelta } from "./bench-context.js";
-import { fixturesAsJson, loadFixtures } from "./bench-fixtures.js";
+import { fixturesAsJson, gatewayClient, loadFixtures, saveFixtures } from "./bench-fixtures.js";
 import type { UnaryRow } from "./bench-results.js";
 import {
   baselineGatewayName,
@@ -88,31 +93,86 @@ function rpcProbe(system: ChildSystem, protocol: WireProtocol, http1: boolean): 
   };
 }
 
+/** The binary `ListModelsResponse` a gateway sends. */
+async function listModelsAnswer(system: ChildSystem): Promise<Uint8Array> {
+  return toBinary(ListModelsResponseSchema, await gatewayClient(system.port).listModels({}));
+}
+
+/**
+ * Starts this build's gateway and, when asked, the baseline build, both serving the built-in
+ * model through links in the scratch folder, so that the two answer ListModels with the same
+ * number of bytes. Each build describes a local folder in its own words (an earlier one by its
+ * absolute path, this one by its name): serving each its own built-in model, or one folder by
+ * one name, measured answers of different sizes, not the stacks. The shorter answer's link
+ * gets a longer name (each character adds one to the id and one to the description).
+ */
+async function startGateways(ctx: BenchContext): Promise<{
+  gateway: ChildSystem;
+  baseline: ChildSystem | undefined;
+  sizes: string;
+}> {
+  const folders = await mkdtemp(join(ctx.scratchDir, "unary-models-"));
+  const link = async (name: string) => {
+    const path = join(folders, name);
+    await symlink(builtinModelDir(), path).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== "EEXIST") throw error;
+    });
+    return path;
+  };
+  const start = async (main: string | undefined, name: string) =>
+    main === undefined
+      ? startGateway({ name: "gateway", models: [await link(name)] })
+      : startGateway({ name: baselineGatewayName, main, models: [await link(name)] });
+  let gateway = await start(undefined, "m");
+  const baselineMain = ctx.settings.baselineGateway;
+  if (baselineMain === undefined) {
+    const size = (await listModelsAnswer(gateway)).length;
+    return { gateway, baseline: undefined, sizes: `${size} bytes` };
+  }
+  let baseline = await start(baselineMain, "m");
+  const difference =
+    (await listModelsAnswer(baseline)).length - (await listModelsAnswer(gateway)).length;
+  const padded = `m${"-".repeat(Math.floor(Math.abs(difference) / 2))}`;
+  if (difference >= 2) {
+    await gateway.stop();
+    gateway = await start(undefined, padded);
+  } else if (difference <= -2) {
+    await baseline.stop();
+    baseline = await start(baselineMain, padded);
+  }
+  const gatewaySize = (await listModelsAnswer(gateway)).length;
+  const baselineSize = (await listModelsAnswer(baseline)).length;
+  return {
+    gateway,
+    baseline,
+    sizes: `${gatewaySize} bytes from this build, ${baselineSize} bytes from the baseline build (both serve the built-in model's folder)`,
+  };
+}
+
 /** Runs scenario 1. */
 export async function runUnaryScenario(
   ctx: BenchContext,
 ): Promise<{ rows: UnaryRow[]; statusChecks: string[] }> {
   const { settings } = ctx;
-  const fixtures = await loadFixtures(ctx.fixturesPath);
-  const expected = {
-    binary: fixtures.listModelsResponse,
-    json: fixturesAsJson(fixtures).listModelsResponse,
-  };
-  const gateway = await startGateway({ name: "gateway", models: ["builtin"] });
-  const baseline =
-    settings.baselineGateway === undefined
-      ? undefined
-      : await startGateway({
-          name: baselineGatewayName,
-          main: settings.baselineGateway,
-          // ListModels does no model work: each build lists its own built-in model, and the
-          // status check shows whether the two answers are byte for byte the same.
-          models: ["builtin"],
-        });
-  const raw = await startBaseline("raw-h2", ctx.fixturesPath);
-  const grpcJs = await startBaseline("grpc-js", ctx.fixturesPath);
-  const fastify = await startBaseline("fastify", ctx.fixturesPath);
-  const connectNode = await startBaseline("connect-node", ctx.fixturesPath);
+  const { gateway, baseline, sizes } = await startGateways(ctx);
+  // Every system answers with the bytes this build's gateway sends, so only the stack differs.
+  const gatewayAnswer = await listModelsAnswer(gateway);
+  const fixturesPath = join(ctx.scratchDir, "unary-fixtures.json");
+  await saveFixtures(fixturesPath, {
+    ...(await loadFixtures(ctx.fixturesPath)),
+    listModelsResponse: gatewayAnswer,
+  });
+  const expectedOf = (answer: Uint8Array) => ({
+    binary: answer,
+    json: fixturesAsJson({ listModelsResponse: answer, streamMessages: [] }).listModelsResponse,
+  });
+  const expected = expectedOf(gatewayAnswer);
+  const baselineExpected =
+    baseline === undefined ? expected : expectedOf(await listModelsAnswer(baseline));
+  const raw = await startBaseline("raw-h2", fixturesPath);
+  const grpcJs = await startBaseline("grpc-js", fixturesPath);
+  const fastify = await startBaseline("fastify", fixturesPath);
+  const connectNode = await startBaseline("connect-node", fixturesPath);
   try {
     const gatewayH2loadCases: H2loadCase[] = [
       {
@@ -212,9 +272,10 @@ export async function runUnaryScenario(
         : [c, { ...c, system: baseline, systemName: baselineGatewayName }],
     );
 
-    const statusChecks: string[] = [];
+    const statusChecks: string[] = [`ListModels answer: ${sizes}`];
     for (const c of h2loadCases) {
-      statusChecks.push(`${c.probe.label}: ${await checkUnary(c.probe, expected)}`);
+      const want = c.system === baseline ? baselineExpected : expected;
+      statusChecks.push(`${c.probe.label}: ${await checkUnary(c.probe, want)}`);
     }
     const h2load = (c: H2loadCase, concurrency: number, durationMs: number) =>
       runH2load({

@@ -2,13 +2,10 @@
  * @module Serves the registered procedures over gRPC, gRPC-Web and Connect, and observes every
  * call (protocol, status code, messages, wire bytes) for its report: metrics and one log line.
  *
- * Four paths share the services, the call count and the report, all for speed but the last
- * (`fastPaths: false`, `--fast-paths off`, serves everything on the last):
- * gRPC calls of unary and server-streaming methods on HTTP/2 take the direct path
- * (grpc-stream-handler.ts); Connect server streams and gRPC-Web calls take
- * web-stream-handler.ts; Connect unary POSTs take connect-unary-handler.ts; everything else
- * (compressed requests, GET, gRPC-Web text, `+json` gRPC, client and bidi streaming) takes
- * connect-node's router.
+ * Two kinds of path share the services, the call count and the report: the hand-written fast
+ * paths (fast/index.ts, whose table says which request takes which) and connect-node's router,
+ * which serves every request they decline, and every request with `fastPaths: false`
+ * (`--fast-paths off`).
  *
  * The router path is `connectNodeAdapter` opened up: the same router, the same exported
  * `universalRequestFromNodeRequest` / `universalResponseToNodeResponse` pair, but with the
@@ -33,10 +30,7 @@ import type { CallTracer } from "../observability/call-tracer.js";
 import type { RpcMetrics } from "../observability/rpc-metrics.js";
 import { clampTimeout } from "./clamp-timeout.js";
 import type { UniversalHandler } from "./connect-internals.js";
-import { createConnectUnaryHandler } from "./fast/connect-unary.js";
-import { createGrpcStreamHandler } from "./fast/grpc.js";
-import { createDirectRoutes, type DirectPathOptions } from "./fast/routes.js";
-import { createWebStreamHandler } from "./fast/web-stream.js";
+import { createDirectRoutes, createFastPaths, type DirectPathOptions } from "./fast/index.js";
 import { jsonOptions } from "./json-options.js";
 import { createRpcCall, type RpcCall, rpcCallInterceptor, rpcCallKey } from "./rpc-call.js";
 import { createRpcCallReporter, type RpcCallOutcome } from "./rpc-call-reporter.js";
@@ -124,13 +118,7 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     onEnd: (call, error, durationMs, httpVersion) =>
       ended(call, { error, durationMs, httpVersion }),
   };
-  const fastPaths = options.fastPaths ?? true;
-  const declineStream = () => false;
-  const handleStream = fastPaths ? createGrpcStreamHandler(besideConnectNode) : declineStream;
-  const handleWebStream = fastPaths ? createWebStreamHandler(besideConnectNode) : declineStream;
-  const handleConnectUnary = fastPaths
-    ? createConnectUnaryHandler(besideConnectNode)
-    : declineStream;
+  const fast = createFastPaths(besideConnectNode, options.fastPaths ?? true);
 
   function handle(request: NodeRequest, response: NodeResponse): boolean {
     const path = (request.url ?? "").split("?", 1)[0] ?? "";
@@ -138,7 +126,7 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
     if (handler === undefined) {
       return false;
     }
-    if (handleWebStream(request, response, path) || handleConnectUnary(request, response, path)) {
+    if (fast.handleRequest(request, response, path)) {
       return true;
     }
     const call = createRpcCall(
@@ -230,7 +218,7 @@ export function createRpcHandler(options: RpcHandlerOptions): RpcHandler {
 
   return {
     handle,
-    handleStream,
+    handleStream: fast.handleStream,
     inFlight: () => inFlight,
     idle: () =>
       inFlight === 0 ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve)),

@@ -4,8 +4,8 @@
  * gone, shutdown), reading and parsing the request, turning what a handler threw into a status,
  * streaming a handler's messages under backpressure, and reporting once its response closed.
  * Each protocol's subclass only writes its response: gRPC on an `Http2Stream`
- * (grpc-stream-handler.ts), gRPC-Web and Connect streams (web-stream-handler.ts), Connect unary
- * (connect-unary-handler.ts).
+ * (grpc.ts), gRPC-Web and Connect streams (web-stream.ts), Connect unary
+ * (connect-unary.ts).
  *
  * A class rather than a closure per step: on a busy server the per-call garbage is a large part
  * of the cost.

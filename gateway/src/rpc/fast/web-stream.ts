@@ -10,7 +10,7 @@
  * implementations, serialization, timeout parsing, end-stream JSON, gRPC-Web trailers, error
  * texts) and drops the pipeline. It takes POST requests in either format with uncompressed
  * bodies, and leaves the rest to connect-node: compressed requests, gRPC-Web text, GET. Connect
- * unary calls have their own path (connect-unary-handler.ts).
+ * unary calls have their own path (connect-unary.ts).
  *
  * Streams end in the body, never in HTTP trailers, in both protocols: an end-stream message
  * (Connect) or a trailers frame (gRPC-Web). Messages of 1 KiB and more, the end frame included,
