@@ -165,7 +165,10 @@ async function main(argv: readonly string[]): Promise<void> {
   const pacingDir = join(modelCache, "pacing");
   const largeDir = join(modelCache, "large");
   await writeDecoderModel(pacingDir, pacingModelOptions);
-  if (settings.engine.largeModel && (["engine", "scaling", "peer"] as const).some(selected)) {
+  if (
+    settings.engine.largeModel &&
+    (["engine", "scaling", "peer", "prefix-cache"] as const).some(selected)
+  ) {
     log(`generating the larger model in ${largeDir} unless it is there`);
     await writeDecoderModel(largeDir, largeModelOptions);
   }

@@ -13,6 +13,8 @@ export interface SseCompletion {
   /** From the final usage event. */
   readonly promptTokens: number;
   readonly completionTokens: number;
+  /** Prompt tokens the prefix cache gave (usage.prompt_tokens_details), 0 when not reported. */
+  readonly cachedTokens: number;
 }
 
 /** Streams a greedy completion of `prompt`; rejects unless it ends with usage and `[DONE]`. */
@@ -43,6 +45,7 @@ export function sseCompletion(
         response.on("end", () => {
           const prompted = /"prompt_tokens":(\d+)/.exec(raw);
           const completed = /"completion_tokens":(\d+)/.exec(raw);
+          const cached = /"cached_tokens":(\d+)/.exec(raw);
           if (
             response.statusCode !== 200 ||
             prompted === null ||
@@ -61,6 +64,7 @@ export function sseCompletion(
             text,
             promptTokens: Number(prompted[1]),
             completionTokens: Number(completed[1]),
+            cachedTokens: Number(cached?.[1] ?? 0),
           });
         });
         response.on("error", reject);

@@ -77,6 +77,8 @@ export type FinishReason = "stop" | "stop_sequence" | "length" | "context_length
 export interface Usage {
   readonly promptTokens: number;
   readonly completionTokens: number;
+  /** Prompt tokens whose KV came from the prefix cache; absent where unknown (upstream models). */
+  readonly cachedPromptTokens?: number;
 }
 
 /** What a generation yields, in order: one `text` per decoded step (possibly empty), then `finished`. */

@@ -27,11 +27,12 @@ async function chat(
   source: ModelSource,
   prefixCacheBytes: number,
   sampling: SamplingSettings,
-): Promise<{ turns: Turn[]; hitTokens: number; cacheBytes: number }> {
+): Promise<{ turns: Turn[]; cachedPerTurn: number[]; hitTokens: number; cacheBytes: number }> {
   const { engine, metrics } = await startTestEngine([source], { prefixCacheBytes });
   try {
     const messages: ChatTurn[] = [];
     const turns: Turn[] = [];
+    const cachedPerTurn: number[] = [];
     for (let turn = 0; turn < 5; turn++) {
       messages.push({
         role: "user",
@@ -46,11 +47,13 @@ async function chat(
       };
       const { text, finished } = await collect(engine, request);
       turns.push({ text, promptTokens: finished.usage.promptTokens });
+      cachedPerTurn.push(finished.usage.cachedPromptTokens ?? -1);
       messages.push({ role: "assistant", content: text });
     }
     const labels = { model: source.id };
     return {
       turns,
+      cachedPerTurn,
       hitTokens: await metricValue(metrics, "parley_prefix_cache_hit_tokens_total", labels),
       cacheBytes: await metricValue(metrics, "parley_prefix_cache_bytes", labels),
     };
@@ -70,6 +73,12 @@ function checkReuse(
   const reusable = withCache.turns.slice(0, -1).reduce((sum, t) => sum + t.promptTokens, 0);
   assert.ok(withCache.hitTokens >= reusable, `${withCache.hitTokens} hit < ${reusable} reusable`);
   assert.ok(withCache.cacheBytes > 0);
+  // Each generation's usage says how many of its prompt tokens the cache gave (OpenAI's
+  // cached_tokens); together they are the metric's count.
+  assert.deepEqual(without.cachedPerTurn, [0, 0, 0, 0, 0]);
+  const cachedSum = withCache.cachedPerTurn.reduce((sum, n) => sum + n, 0);
+  assert.equal(cachedSum, withCache.hitTokens);
+  assert.equal(withCache.cachedPerTurn[0], 0);
 }
 
 const sources: [string, () => Promise<ModelSource>, boolean][] = [

@@ -161,6 +161,10 @@ describe("OpenAI-compatible API", () => {
         completion.usage?.total_tokens,
         (completion.usage?.prompt_tokens ?? 0) + maxTokens,
       );
+      // The prefix cache's share of the prompt; at least one prompt token always runs.
+      const cached = completion.usage?.prompt_tokens_details?.cached_tokens;
+      assert.equal(typeof cached, "number");
+      assert.ok((cached ?? -1) >= 0 && (cached ?? 0) < (completion.usage?.prompt_tokens ?? 0));
     });
 
     it("streamed chat completion: the chunks join to the same text, usage last", async () => {

@@ -143,5 +143,9 @@ function toLogprobs(
 }
 
 function toUsage(usage: Usage): MessageInitShape<typeof UsageSchema> {
-  return { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens };
+  return {
+    promptTokens: usage.promptTokens,
+    completionTokens: usage.completionTokens,
+    cachedPromptTokens: usage.cachedPromptTokens ?? 0,
+  };
 }

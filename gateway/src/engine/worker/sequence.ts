@@ -37,6 +37,8 @@ export class Sequence {
   readonly generated: number[] = [];
   /** Prompt tokens already run through the model. */
   prefilled = 0;
+  /** Prompt tokens whose KV came from the prefix cache. */
+  cachedPromptTokens = 0;
   /** Positions in this sequence's KV cache. */
   cachedLength = 0;
   /** The cache while the sequence is outside the batch (after prefill, or paused). */
@@ -65,6 +67,7 @@ export class Sequence {
 
   /** Starts from a cached prefix: its first `hit.tokens` prompt tokens need no prefill. */
   resumeFrom(hit: PrefixHit): void {
+    this.cachedPromptTokens = hit.tokens;
     this.kv = hit.kv;
     this.prefilled = hit.tokens;
     this.cachedLength = hit.tokens;
@@ -137,7 +140,11 @@ export class Sequence {
       text,
       tokenIds: [token],
       logprobs,
-      usage: { promptTokens: this.promptIds.length, completionTokens: this.generated.length },
+      usage: {
+        promptTokens: this.promptIds.length,
+        completionTokens: this.generated.length,
+        cachedPromptTokens: this.cachedPromptTokens,
+      },
     };
   }
 }
