@@ -127,7 +127,7 @@ async function startGateways(ctx: BenchContext): Promise<{
   const baselineMain = ctx.settings.baselineGateway;
   if (baselineMain === undefined) {
     const size = (await listModelsAnswer(gateway)).length;
-    return { gateway, baseline: undefined, sizes: `${size} bytes` };
+    return { gateway, baseline: undefined, sizes: `${size} bytes: ok` };
   }
   let baseline = await start(baselineMain, "m");
   const difference =
@@ -145,7 +145,7 @@ async function startGateways(ctx: BenchContext): Promise<{
   return {
     gateway,
     baseline,
-    sizes: `${gatewaySize} bytes from this build, ${baselineSize} bytes from the baseline build (both serve the built-in model's folder)`,
+    sizes: `${gatewaySize} bytes from this build, ${baselineSize} from the baseline build (both serve the built-in model's folder): ${gatewaySize === baselineSize ? "ok" : "sizes differ"}`,
   };
 }
 
