@@ -69,16 +69,19 @@ export async function findLongPrompt(
  * Captures the fixtures from a running gateway. The stream must carry one token per message, as
  * the baselines replay it; a main thread that falls behind its worker (a busy machine, a pacer
  * step started right after a late one) merges two steps into one message, so a merged capture
- * is taken again, up to `attempts` times, and then fails loudly.
+ * is taken again, up to `attempts` times, and then fails loudly. `beforeAttempt` runs before
+ * each (the caller spaces the decode steps wider each time: a loaded CI machine needs more).
  */
 export async function captureFixtures(
   client: Client<typeof InferenceService>,
   prompt: string,
   maxTokens: number,
+  beforeAttempt: (attempt: number) => Promise<void>,
   attempts = 5,
 ): Promise<BenchFixtures> {
   const models = await client.listModels({});
   for (let attempt = 1; attempt <= attempts; attempt++) {
+    await beforeAttempt(attempt);
     const streamMessages: Uint8Array[] = [];
     let merged = false;
     for await (const message of client.generateStream({ prompt, maxTokens, temperature: 0 })) {

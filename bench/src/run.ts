@@ -190,8 +190,13 @@ async function main(argv: readonly string[]): Promise<void> {
     // stream several steps' tokens in one message, so the stream is captured with decode steps
     // held 5 ms apart, where the main thread never falls behind. (The pacer's grid can start a
     // step right after a late one: with the default stream interval, those two would merge.)
-    await setup.request({ type: "pace", paceMs: 5 });
-    await saveFixtures(fixturesPath, await captureFixtures(client, builtinPrompt, fixtureTokens));
+    // 5 ms, then 10, 20, 40, 80 ms when a loaded machine still merged steps.
+    const spaceSteps = (attempt: number) =>
+      setup.request({ type: "pace", paceMs: 5 * 2 ** (attempt - 1) }).then(() => undefined);
+    await saveFixtures(
+      fixturesPath,
+      await captureFixtures(client, builtinPrompt, fixtureTokens, spaceSteps),
+    );
   } finally {
     await setup.stop();
   }
