@@ -7,7 +7,7 @@ import { findLongPrompt, gatewayClient } from "./bench-fixtures.js";
 import type { ProfilePlan } from "./bench-profiles.js";
 import { runH2load } from "./h2load-runner.js";
 import { listModelsBody, methodPath, requestHeaders } from "./rpc-wire.js";
-import { fanOutFlags } from "./scenario-streaming.js";
+import { fanOutFlags, pacedFlags } from "./scenario-streaming.js";
 import type { StreamLoadResult } from "./stream-load.js";
 
 /** The plans by key (the `profile` of a target row). */
@@ -60,7 +60,7 @@ export function profilePlans(
     {
       key: "streaming-paced",
       scenario: "1,000 gRPC streams paced at 20 ms on the pacing model, 6 s",
-      gateway: { models: [ctx.models.pacing], trace: true, pace: true, flags: fanOutFlags },
+      gateway: { models: [ctx.models.pacing], trace: true, pace: true, flags: pacedFlags },
       load: async (gateway) => {
         const prompt = await findLongPrompt(gatewayClient(gateway.port), "", 256);
         await gateway.request({ type: "pace", paceMs: ctx.settings.streaming.paceMs });

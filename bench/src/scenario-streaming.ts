@@ -32,7 +32,10 @@ export const fanOutFlags = ["--max-batch", "1024", "--max-queue", "1024"];
  * newcomer is prefilled alone on the cached prefix, one token on a past, which the step pacer
  * cannot tell from a decode step; it would hold every admission for a whole tick.
  */
-const pacedFlags = ["--prefill-tokens", "16384", "--prefix-cache-mib", "0"];
+const pacedOnlyFlags = ["--prefill-tokens", "16384", "--prefix-cache-mib", "0"];
+
+/** Every flag of the paced gateway, shared with its profile plan so both replay one configuration. */
+export const pacedFlags = [...fanOutFlags, ...pacedOnlyFlags];
 
 interface StreamCase {
   readonly system: ChildSystem;
@@ -245,7 +248,7 @@ export async function runStreamingScenario(
       models: [ctx.models.pacing],
       trace: true,
       pace: true,
-      flags: [...fanOutFlags, ...pacedFlags],
+      flags: pacedFlags,
     });
     try {
       const prompt = await findLongPrompt(gatewayClient(paced.port), "", streaming.tokens);
@@ -264,7 +267,7 @@ export async function runStreamingScenario(
       await paced.stop();
     }
     notes.push(
-      `Gateways run with ${fanOutFlags.join(" ")}: the default admission limits (16 decoding, 64 queued) refuse most of 1,000 concurrent streams with resource_exhausted. The paced gateway also runs with ${pacedFlags.join(" ")}, so that admitting 1,000 prompts takes a few paced decode steps rather than hundreds (and no prefix-cache hit makes a prefill look like a decode step to the pacer).`,
+      `Gateways run with ${fanOutFlags.join(" ")}: the default admission limits (16 decoding, 64 queued) refuse most of 1,000 concurrent streams with resource_exhausted. The paced gateway also runs with ${pacedOnlyFlags.join(" ")}, so that admitting 1,000 prompts takes a few paced decode steps rather than hundreds (and no prefix-cache hit makes a prefill look like a decode step to the pacer).`,
       `Fast runs end after ${streaming.fastWindowMs} ms and paced runs after ${streaming.pacedWindowMs} ms; streams still open then are cancelled, and tokens/s counts what arrived in that window.`,
       `RPC streams share HTTP/2 connections, ${streaming.streamsPerConnection} streams per connection; SSE uses one HTTP/1.1 connection per stream.`,
     );

@@ -26,6 +26,9 @@ export interface PromptEncoder {
   tokenText(id: number): string;
 }
 
+/** Decoded windows kept per model (a few MiB at most). */
+const maxDecodedWindows = 1 << 16;
+
 /** Creates the encoder for a model folder. */
 export function createPromptEncoder(folder: ModelFolder): PromptEncoder {
   const tokenizer = new Tokenizer(folder.tokenizerJson, folder.tokenizerConfig);
@@ -73,6 +76,14 @@ export function createPromptEncoder(folder: ModelFolder): PromptEncoder {
   }
 
   const tokenTexts = new Map<number, string>();
+  /**
+   * `decode` of windows of one or two ids. The incremental detokenizer decodes two such windows
+   * per generated token (the last emitted id, and it with the new one), and the library's decode
+   * costs several µs a call (it maps ids to tokens, scans the added tokens, runs the decoder
+   * chain and a TextDecoder): at 1,000 streams it was a quarter of the worker's time. Decoding
+   * is a pure function of the ids, so the answers are kept; cleared when full, which bounds it.
+   */
+  const decodedWindows = new Map<number | string, string>();
 
   return {
     encode(input, addSpecialTokens) {
@@ -104,7 +115,15 @@ export function createPromptEncoder(folder: ModelFolder): PromptEncoder {
     },
     decode(ids) {
       // The library refuses an empty list; the detokenizer's windows are often empty.
-      return ids.length === 0 ? "" : tokenizer.decode([...ids], { skip_special_tokens: true });
+      if (ids.length === 0) return "";
+      if (ids.length > 2) return tokenizer.decode([...ids], { skip_special_tokens: true });
+      const key = ids.length === 1 ? (ids[0] as number) : `${ids[0]},${ids[1]}`;
+      const kept = decodedWindows.get(key);
+      if (kept !== undefined) return kept;
+      const text: string = tokenizer.decode([...ids], { skip_special_tokens: true });
+      if (decodedWindows.size >= maxDecodedWindows) decodedWindows.clear();
+      decodedWindows.set(key, text);
+      return text;
     },
   };
 }
