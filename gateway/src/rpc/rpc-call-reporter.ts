@@ -61,9 +61,10 @@ interface CodeSeries {
 /** Creates the reporter. */
 export function createRpcCallReporter(options: RpcCallReporterOptions): RpcCallReporter {
   const { metrics, logger, tracer } = options;
-  const series = new Map<string, MethodSeries>();
+  /** By protocol, then method: two lookups of strings the call already holds, no key to build. */
+  const series = new Map<string, Map<string, MethodSeries>>();
   metrics.onCollect(() => {
-    for (const method of series.values()) {
+    for (const method of [...series.values()].flatMap((byMethod) => [...byMethod.values()])) {
       const { labels } = method;
       metrics.streamsInFlight.set(labels, method.inFlight);
       metrics.messagesReceived.inc(labels, method.messagesReceived);
@@ -78,8 +79,12 @@ export function createRpcCallReporter(options: RpcCallReporterOptions): RpcCallR
     }
   });
   const seriesOf = (call: RpcCall): MethodSeries => {
-    const key = `${call.protocol} ${call.method}`;
-    let found = series.get(key);
+    let byMethod = series.get(call.protocol);
+    if (byMethod === undefined) {
+      byMethod = new Map();
+      series.set(call.protocol, byMethod);
+    }
+    let found = byMethod.get(call.method);
     if (found === undefined) {
       const labels = { protocol: call.protocol, method: call.method };
       found = {
@@ -92,7 +97,7 @@ export function createRpcCallReporter(options: RpcCallReporterOptions): RpcCallR
         bytesSent: 0,
         byCode: new Map(),
       };
-      series.set(key, found);
+      byMethod.set(call.method, found);
     }
     return found;
   };
