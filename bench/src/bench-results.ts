@@ -20,7 +20,10 @@ export interface UnaryRow {
   readonly concurrency: number;
   readonly requestsPerSecond: RoundFigure;
   readonly latencyMs: Quantiles;
+  /** The median of `serverCpuUsPerRequestRounds`. */
   readonly serverCpuUsPerRequest: number;
+  /** Server CPU per request in each round, in round order (paired with other systems' rounds). */
+  readonly serverCpuUsPerRequestRounds: readonly number[];
   readonly serverMainThreadCpuUsPerRequest: number;
   readonly clientCpuUsPerRequest: number;
   readonly errors: number;

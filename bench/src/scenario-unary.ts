@@ -334,6 +334,7 @@ export async function runUnaryScenario(
         | "requestsPerSecond"
         | "latencyMs"
         | "serverCpuUsPerRequest"
+        | "serverCpuUsPerRequestRounds"
         | "serverMainThreadCpuUsPerRequest"
         | "clientCpuUsPerRequest"
         | "errors"
@@ -344,6 +345,7 @@ export async function runUnaryScenario(
       requestsPerSecond: roundFigure(list.map((s) => s.rps)),
       latencyMs: { p50: median(list.map((s) => s.p50)), p99: median(list.map((s) => s.p99)) },
       serverCpuUsPerRequest: median(list.map((s) => s.serverCpu)),
+      serverCpuUsPerRequestRounds: list.map((s) => s.serverCpu),
       serverMainThreadCpuUsPerRequest: median(list.map((s) => s.mainCpu)),
       clientCpuUsPerRequest: median(list.map((s) => s.clientCpu)),
       errors: list.reduce((sum, s) => sum + s.errors, 0),

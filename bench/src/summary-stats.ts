@@ -68,3 +68,20 @@ export function monotonicMs(): number {
   const [seconds, nanoseconds] = process.hrtime();
   return seconds * 1e3 + nanoseconds / 1e6;
 }
+
+/**
+ * The median of round-by-round ratios `numerators[i] / denominators[i]`: two systems measured
+ * back to back in each round share that round's machine load, which a ratio of medians does not
+ * cancel.
+ */
+export function pairedRatio(
+  numerators: readonly number[],
+  denominators: readonly number[],
+): number {
+  const ratios: number[] = [];
+  for (let i = 0; i < Math.min(numerators.length, denominators.length); i++) {
+    const ratio = (numerators[i] as number) / (denominators[i] as number);
+    if (Number.isFinite(ratio)) ratios.push(ratio);
+  }
+  return median(ratios);
+}
