@@ -139,7 +139,9 @@ test("npm run bench -- --quick measures the real gateway and its baselines", {
     const computed = results.targets.filter((t) => t.verdict === "PASS" || t.verdict === "SHORT");
     assert.ok(computed.length >= 3, "unary and engine targets are computed");
     assert.ok(
-      computed.some((t) => t.name.startsWith("unary server CPU per call, baseline build ÷ this build")) &&
+      computed.some((t) =>
+        t.name.startsWith("unary server CPU per call, baseline build ÷ this build, geometric mean"),
+      ) &&
         computed.some((t) => t.name.startsWith("streaming tokens/s, this build ÷ baseline build")),
       "the baseline build's ratios are computed",
     );

@@ -93,6 +93,29 @@ function rpcProbe(system: ChildSystem, protocol: WireProtocol, http1: boolean): 
   };
 }
 
+/**
+ * A round's order of cases: each baseline-build case follows this build's in odd rounds and
+ * precedes it in even ones, so that whatever the first of two neighbouring runs pays (the
+ * previous system's load just ended) falls on both builds alike.
+ */
+function roundOrder<T extends { readonly system: ChildSystem }>(
+  cases: readonly T[],
+  round: number,
+  baseline: ChildSystem | undefined,
+): T[] {
+  const ordered = [...cases];
+  if (baseline === undefined || round % 2 === 1) return ordered;
+  for (let i = 0; i + 1 < ordered.length; i++) {
+    const first = ordered[i] as T;
+    const second = ordered[i + 1] as T;
+    if (second.system !== baseline) continue;
+    ordered[i] = second;
+    ordered[i + 1] = first;
+    i++;
+  }
+  return ordered;
+}
+
 /** The binary `ListModelsResponse` a gateway sends. */
 async function listModelsAnswer(system: ChildSystem): Promise<Uint8Array> {
   return toBinary(ListModelsResponseSchema, await gatewayClient(system.port).listModels({}));
@@ -252,7 +275,7 @@ export async function runUnaryScenario(
       { system: gateway, systemName: "gateway", protocol: "connect-json", httpVersion: "1.1" },
     ];
 
-    // The baseline build runs every case the gateway runs, right after it in each round.
+    // The baseline build runs every case the gateway runs, next to it in each round.
     const h2loadCases = gatewayH2loadCases.flatMap((c): H2loadCase[] =>
       baseline === undefined || c.system !== gateway
         ? [c]
@@ -313,13 +336,13 @@ export async function runUnaryScenario(
     for (let round = 1; round <= settings.rounds; round++) {
       for (const concurrency of settings.unary.concurrency) {
         ctx.log(`unary: round ${round}/${settings.rounds}, ${concurrency} concurrent`);
-        for (const c of h2loadCases) {
+        for (const c of roundOrder(h2loadCases, round, baseline)) {
           const { result, delta } = await measured(c.system, () =>
             h2load(c, concurrency, settings.unary.durationMs),
           );
           push(h2loadKey(c, concurrency), perRequest(result, delta, result.failed));
         }
-        for (const c of nodeCases) {
+        for (const c of roundOrder(nodeCases, round, baseline)) {
           const { result, delta } = await measured(c.system, () =>
             nodeLoad(c, concurrency, settings.unary.durationMs, 0),
           );
