@@ -53,6 +53,19 @@ describe("lingering close of HTTP/1.1 connections", () => {
     assert.match(text, /too large\r\n0\r\n\r\n$/);
   });
 
+  it("lingers for the request that is still uploading, not an earlier one on the same keep-alive connection", async () => {
+    const { port } = lingering.address() as AddressInfo;
+    const { text } = await postAndReadLate({
+      port,
+      path: "/",
+      leadingRequest: `POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 16\r\n\r\n${"x".repeat(16)}`,
+      contentLength: 8 << 20,
+      body: Buffer.alloc(8 << 20),
+      readAfterMs: 300,
+    });
+    assert.equal(text.match(/HTTP\/1\.1 413 /g)?.length, 2, text.slice(0, 500));
+  });
+
   it("is needed: without it, Node's close resets the connection and the response is lost", async () => {
     const { text } = await postAndReadLateTo(plain, 8 << 20, 8 << 20, 300);
     assert.equal(text, "");

@@ -134,6 +134,8 @@ export async function postAndReadLate(options: {
   readonly contentLength: number;
   readonly body: Buffer;
   readonly readAfterMs: number;
+  /** A whole request sent first on the same connection, kept alive. */
+  readonly leadingRequest?: string;
 }): Promise<{ text: string; closedAfterMs: number }> {
   const socket = connectTcp(options.port, "127.0.0.1");
   const received: Buffer[] = [];
@@ -145,6 +147,7 @@ export async function postAndReadLate(options: {
   const headers = Object.entries(options.headers ?? {})
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join("");
+  if (options.leadingRequest !== undefined) socket.write(options.leadingRequest);
   socket.write(
     `POST ${options.path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n${headers}` +
       `Content-Length: ${options.contentLength}\r\n\r\n`,
