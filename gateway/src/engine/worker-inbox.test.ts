@@ -15,13 +15,21 @@ const burst = messages / 2 + 1;
 /**
  * Posts `burst` numbers at once, then the rest one every 0.2 ms: fifteen times faster than the
  * handler takes them (3 ms each). The burst is what a MessagePort runs in a row whatever the
- * machine's load; the paced tail is what the inbox interleaves with timers.
+ * machine's load; the paced tail is what the inbox interleaves with timers. The worker raises
+ * `workerData`'s flag once the burst is posted, and the main thread waits for it before it
+ * handles anything: on a loaded machine the worker could otherwise be descheduled after its
+ * first message, and the main thread would find a queue of one.
  */
 const floodSource = `
-const { parentPort } = require("node:worker_threads");
+const { parentPort, workerData } = require("node:worker_threads");
 const pause = new Int32Array(new SharedArrayBuffer(4));
+const posted = new Int32Array(workerData);
 for (let i = 0; i < ${messages}; i++) {
   parentPort.postMessage(i);
+  if (i === ${burst} - 1) {
+    Atomics.store(posted, 0, 1);
+    Atomics.notify(posted, 0);
+  }
   if (i >= ${burst}) Atomics.wait(pause, 0, 0, 0.2);
 }
 `;
@@ -44,7 +52,8 @@ interface FloodResult {
 async function flood(
   listen: (worker: Worker, handle: (items: readonly number[]) => void) => void,
 ): Promise<FloodResult> {
-  const worker = new Worker(floodSource, { eval: true });
+  const burstPosted = new SharedArrayBuffer(4);
+  const worker = new Worker(floodSource, { eval: true, workerData: burstPosted });
   const handled: number[] = [];
   let handledWhenTimerFired = -1;
   const done = new Promise<void>((resolve) => {
@@ -59,6 +68,8 @@ async function flood(
       if (handled.length === messages) resolve();
     });
   });
+  // Blocks this thread, so no message is handled before the whole burst is queued.
+  Atomics.wait(new Int32Array(burstPosted), 0, 0, 10_000);
   await done;
   await worker.terminate();
   await new Promise((resolve) => setTimeout(resolve, 5));
