@@ -1,9 +1,10 @@
 /**
  * @module One model on the main thread: its worker thread, the generations it tracks from
  * admission to their last event, and the credit that paces each. What may reach the worker, and
- * when, is the admission queue's (`admission-queue.ts`). When the worker dies, every generation
- * of the model fails with `unavailable` and the model is not ready until `worker-supervisor.ts`
- * has a new worker serving.
+ * when, is the admission queue's (`admission-queue.ts`); what each generation adds to the
+ * metrics is `generation-metrics.ts`'s. When the worker dies, every generation of the model fails
+ * with `unavailable` and the model is not ready until `worker-supervisor.ts` has a new worker
+ * serving.
  */
 
 import type { Logger } from "pino";
@@ -19,21 +20,15 @@ import type {
   ModelDescription,
   Tokenization,
   TokenizationRequest,
-  Usage,
 } from "./engine.js";
 import { EngineError } from "./engine-error.js";
 import type { EngineMetrics } from "./engine-metrics.js";
 import { epochMs } from "./epoch-ms.js";
 import { GenerationChannel, type MutableTimings } from "./generation-channel.js";
+import { createGenerationMetrics } from "./generation-metrics.js";
 import { WorkerCalls } from "./worker-calls.js";
 import { createWorkerInbox } from "./worker-inbox.js";
-import type {
-  FromWorker,
-  FromWorkerBatch,
-  PrefillTimes,
-  ToWorker,
-  WorkerConfig,
-} from "./worker-protocol.js";
+import type { FromWorker, FromWorkerBatch, ToWorker, WorkerConfig } from "./worker-protocol.js";
 import { startWorkerSupervisor } from "./worker-supervisor.js";
 
 /** Options for `startModelRunner`. */
@@ -103,6 +98,7 @@ interface Tracked {
 export async function startModelRunner(options: ModelRunnerOptions): Promise<ModelRunner> {
   const { source, metrics, logger } = options;
   const labels = { model: source.id };
+  const record = createGenerationMetrics(metrics, source.id);
   const workerConfig: WorkerConfig = {
     modelDir: source.dir,
     variant: source.variant,
@@ -125,11 +121,8 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
   const send = (message: ToWorker) => supervisor.post(message);
 
   function start(entry: Tracked): void {
-    const { request, timings } = entry;
-    if (timings.scheduledAt === undefined) {
-      timings.scheduledAt = epochMs();
-      metrics.queueTime.observe(labels, (timings.scheduledAt - timings.admittedAt) / 1000);
-    }
+    const { request } = entry;
+    record.scheduled(entry);
     entry.workerCredits = options.creditWindow;
     send({
       type: "generate",
@@ -165,26 +158,13 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
   function forget(entry: Tracked, finishReason: string): void {
     tracked.delete(entry.id);
     entry.detach();
-    entry.timings.endedAt ??= epochMs();
-    metrics.generations.inc({ ...labels, finish_reason: finishReason });
-  }
-
-  function countTokens(entry: Tracked, count: number): void {
-    if (count === 0) return;
-    const now = epochMs();
-    if (entry.lastTokenAt === undefined) {
-      metrics.timeToFirstToken.observe(labels, (now - entry.timings.admittedAt) / 1000);
-    } else {
-      metrics.interTokenLatency.observe(labels, (now - entry.lastTokenAt) / 1000);
-    }
-    entry.lastTokenAt = now;
-    metrics.completionTokens.inc(labels, count);
+    record.ended(entry, finishReason);
   }
 
   function onMessage(message: FromWorker): void {
     if (message.type === "ready" || message.type === "load-failed") return;
     if (message.type === "prefix-cache") {
-      metrics.prefixCacheBytes.set(labels, message.bytes);
+      record.prefixCacheBytes(message.bytes);
       return;
     }
     if (calls.settle(message)) return;
@@ -192,13 +172,12 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
     if (entry === undefined) return;
     switch (message.type) {
       case "started":
-        metrics.promptTokens.inc(labels, message.promptTokens);
-        metrics.prefixCacheHitTokens.inc(labels, message.cachedTokens);
+        record.started(message.promptTokens, message.cachedTokens);
         break;
       case "text":
-        if (message.prefill !== undefined) notePrefill(entry, message.prefill);
+        if (message.prefill !== undefined) record.prefilled(entry, message.prefill);
         if (entry.cancelled) break;
-        countTokens(entry, message.tokenIds.length);
+        record.tokens(entry, message.tokenIds.length);
         entry.channel.push({
           type: "text",
           text: message.text,
@@ -208,9 +187,9 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
         if (--entry.workerCredits === 0) queue.starve(entry);
         break;
       case "finished":
-        if (message.prefill !== undefined) notePrefill(entry, message.prefill);
-        countTokens(entry, message.tokenIds.length);
-        if (!entry.cancelled) noteFinished(entry, message.usage);
+        if (message.prefill !== undefined) record.prefilled(entry, message.prefill);
+        record.tokens(entry, message.tokenIds.length);
+        if (!entry.cancelled) record.finished(entry, message.usage);
         entry.channel.push({
           type: "finished",
           finishReason: message.finishReason,
@@ -232,24 +211,6 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
       case "detokenized":
         break;
     }
-  }
-
-  function notePrefill(entry: Tracked, prefill: PrefillTimes): void {
-    entry.timings.prefillStartAt = prefill.startAt;
-    entry.timings.prefillEndAt = prefill.endAt;
-    metrics.prefillTime.observe(labels, (prefill.endAt - prefill.startAt) / 1000);
-  }
-
-  function noteFinished(entry: Tracked, usage: Usage): void {
-    const { timings } = entry;
-    const endedAt = epochMs();
-    timings.endedAt = endedAt;
-    metrics.e2eLatency.observe(labels, (endedAt - timings.admittedAt) / 1000);
-    if (timings.prefillEndAt !== undefined) {
-      metrics.decodeTime.observe(labels, Math.max(0, endedAt - timings.prefillEndAt) / 1000);
-    }
-    metrics.promptLength.observe(labels, usage.promptTokens);
-    metrics.generationLength.observe(labels, usage.completionTokens);
   }
 
   /** Stops a generation; a slot or parking place frees when the worker confirms. */

@@ -34,6 +34,13 @@ import { runCommand } from "../testing/run-command.js";
 const prompt = "Once upon a time";
 const messages = [{ role: "user" as const, content: "Tell me a story." }];
 const maxTokens = 24;
+/**
+ * The fewest pieces a streamed completion of `maxTokens` comes in. A sequence's first text
+ * leaves the worker alone (`engine/worker/outbox.ts`) and is written as it arrives; the rest may
+ * come as one piece on a loaded machine, since the gateway joins the tokens a reader has not
+ * taken yet. More than three pieces failed a CI run that way.
+ */
+const leastStreamedPieces = 2;
 
 interface Gateway {
   readonly engine: Engine;
@@ -178,7 +185,8 @@ describe("OpenAI-compatible API", () => {
       });
       const chunks = [];
       for await (const chunk of stream) chunks.push(chunk);
-      assert.ok(chunks.length > 3, `several chunks (got ${chunks.length})`);
+      // Two choice chunks and the usage chunk at least: see `leastStreamedPieces`.
+      assert.ok(chunks.length >= leastStreamedPieces + 1, `several chunks (got ${chunks.length})`);
       const ids = new Set(chunks.map((chunk) => chunk.id));
       assert.equal(ids.size, 1, "every chunk has the call's id");
       assert.match([...ids][0] ?? "", /^chatcmpl-/);
@@ -213,7 +221,7 @@ describe("OpenAI-compatible API", () => {
         finishReason = chunk.choices[0]?.finish_reason ?? finishReason;
         assert.equal(chunk.usage, undefined, "no usage field without include_usage");
       }
-      assert.ok(pieces.length > 3);
+      assert.ok(pieces.length >= leastStreamedPieces, `several pieces (got ${pieces.length})`);
       assert.equal(pieces.join(""), connectPromptText);
       assert.equal(finishReason, "length");
     });
@@ -689,7 +697,7 @@ describe("OpenAI-compatible API", () => {
         .map(
           (event) => JSON.parse(event.replace(/^data: /, "")) as { choices: { text: string }[] },
         );
-      assert.ok(chunks.length > 3);
+      assert.ok(chunks.length >= leastStreamedPieces, `several chunks (got ${chunks.length})`);
       assert.equal(chunks.map((chunk) => chunk.choices[0]?.text).join(""), connectPromptText);
     });
   });
