@@ -6,12 +6,16 @@ import { after, before, describe, it } from "node:test";
 import { postAndReadLate } from "../testing/raw-rpc.js";
 import { lingerBeforeClosing, lingerMs } from "./lingering-close.js";
 
-/** POSTs `sendBytes` of an announced `bodyBytes` to `server`, reading late. */
+/**
+ * POSTs `sendBytes` of an announced `bodyBytes` to `server`, reading late; after
+ * `leadingRequest` on the same connection when one is given.
+ */
 function postAndReadLateTo(
   server: Server,
   bodyBytes: number,
   sendBytes: number,
   readAfterMs: number,
+  leadingRequest?: string,
 ) {
   const { port } = server.address() as AddressInfo;
   return postAndReadLate({
@@ -20,6 +24,7 @@ function postAndReadLateTo(
     contentLength: bodyBytes,
     body: Buffer.alloc(sendBytes),
     readAfterMs,
+    ...(leadingRequest === undefined ? {} : { leadingRequest }),
   });
 }
 
@@ -54,15 +59,8 @@ describe("lingering close of HTTP/1.1 connections", () => {
   });
 
   it("lingers for the request that is still uploading, not an earlier one on the same keep-alive connection", async () => {
-    const { port } = lingering.address() as AddressInfo;
-    const { text } = await postAndReadLate({
-      port,
-      path: "/",
-      leadingRequest: `POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 16\r\n\r\n${"x".repeat(16)}`,
-      contentLength: 8 << 20,
-      body: Buffer.alloc(8 << 20),
-      readAfterMs: 300,
-    });
+    const leading = `POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 16\r\n\r\n${"x".repeat(16)}`;
+    const { text } = await postAndReadLateTo(lingering, 8 << 20, 8 << 20, 300, leading);
     assert.equal(text.match(/HTTP\/1\.1 413 /g)?.length, 2, text.slice(0, 500));
   });
 
