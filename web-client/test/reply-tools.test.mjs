@@ -127,16 +127,40 @@ describe("working with replies", () => {
     const source = "Two ways:\n\n```sh\nls -la\n```\n\nor\n\n```python\nprint(sorted(xs))\n```\n";
     await exchange(page, stream, "List files", source);
 
+    // "Copied" shows for 1.5 s; a loaded machine can stall the page's polling longer than that,
+    // so every label a button takes is recorded as it changes and the test reads the record.
+    await page.evaluate(() => {
+      window.copyLabels = [];
+      new MutationObserver((changes) => {
+        for (const change of changes) {
+          const button =
+            change.target instanceof Element ? change.target : change.target.parentElement;
+          const copy = button?.closest(".code-copy, button[aria-label^='Cop']");
+          if (copy != null) {
+            window.copyLabels.push(copy.getAttribute("aria-label") ?? copy.textContent);
+          }
+        }
+      }).observe(document.body, {
+        subtree: true,
+        childList: true,
+        characterData: true,
+        attributeFilter: ["aria-label"],
+      });
+    });
+    const copied = () => page.waitForFunction(() => window.copyLabels.includes("Copied"));
+    const clipboard = () => page.evaluate(() => navigator.clipboard.readText());
+
     const copyCode = page.locator(".code-block .code-copy");
     assert.equal(await copyCode.count(), 2);
     await copyCode.last().click();
-    await page.waitForFunction(() =>
-      [...document.querySelectorAll(".code-copy")].some((b) => b.textContent === "Copied"),
-    );
-    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), "print(sorted(xs))\n");
+    await copied();
+    assert.equal(await clipboard(), "print(sorted(xs))\n");
+    await page.evaluate(() => {
+      window.copyLabels = [];
+    });
     await page.locator("button[aria-label='Copy reply']").click();
-    await page.waitForSelector("button[aria-label='Copied']");
-    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), source);
+    await copied();
+    assert.equal(await clipboard(), source);
     assert.deepEqual(page.errors, []);
     await page.context().close();
   });
