@@ -22,6 +22,8 @@ export interface GatewayConfig extends GatewayServerConfig {
   readonly maxBatch: number | undefined;
   /** onnxruntime intra-op threads per worker, or auto; undefined: the engine's default. */
   readonly intraOpThreads: number | "auto" | undefined;
+  /** Nice value of model workers and their onnxruntime threads; undefined: the engine's. */
+  readonly workerNice: number | undefined;
   /** onnxruntime execution provider every model runs on. */
   readonly device: Device;
   /** MiB of finished sequences' KV kept per model for prompts that start alike; undefined: the engine's. */
@@ -161,6 +163,12 @@ const specs = {
     env: ["PARLEY_INTRA_OP_THREADS"],
     value: "N|auto",
     help: "onnxruntime intra-op threads per model worker, or auto: every core (default auto)",
+  },
+  "worker-nice": {
+    type: "string",
+    env: ["PARLEY_WORKER_NICE"],
+    value: "N",
+    help: "nice value (0-19, Linux) of model workers and their onnxruntime threads; above the main thread's 0, its I/O for every stream wins a busy core over a decode step (default 5)",
   },
   device: {
     type: "string",
@@ -434,6 +442,7 @@ export function parseConfig(argv: readonly string[], env: Env): CommandLine {
       maxQueue: integer("max-queue", 1),
       maxBatch: integer("max-batch", 1),
       intraOpThreads: text("intra-op-threads") === "auto" ? "auto" : integer("intra-op-threads", 1),
+      workerNice: integer("worker-nice", 0, 19),
       device,
       prefixCacheMib: integer("prefix-cache-mib", 0),
       prefillTokens: integer("prefill-tokens", 1),

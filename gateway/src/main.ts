@@ -117,6 +117,7 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
     maxBatchSize: config.maxBatch,
     maxQueue: config.maxQueue,
     intraOpThreads: config.intraOpThreads,
+    workerNice: config.workerNice,
     device: config.device,
     prefillChunkTokens: config.prefillTokens,
     prefixCacheBytes:

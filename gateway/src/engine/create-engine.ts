@@ -30,6 +30,12 @@ export interface EngineOptions {
   readonly maxQueue?: number;
   /** ORT intra-op threads per model worker (`intra-op-threads.ts`). @default "auto" */
   readonly intraOpThreads?: IntraOpThreadsSetting;
+  /**
+   * The nice value of each model worker and its onnxruntime threads (Linux; 0-19). Above the
+   * main thread's 0, the main thread's I/O for every stream wins a contended core over a
+   * decode step. @default 5
+   */
+  readonly workerNice?: number;
   /** The execution provider every model runs on. @default "cpu" */
   readonly device?: Device;
   /**
@@ -105,6 +111,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
             maxBatchSize: options.maxBatchSize,
             maxQueue,
             intraOpThreads: intraOpThreadsFor(options.intraOpThreads ?? "auto"),
+            workerNice: options.workerNice ?? 5,
             device: options.device ?? "cpu",
             defaultMaxTokens,
             prefixCacheBytes: options.prefixCacheBytes ?? 256 * 1024 * 1024,

@@ -41,6 +41,8 @@ export interface ModelRunnerOptions {
   readonly maxBatchSize: number | undefined;
   readonly maxQueue: number;
   readonly intraOpThreads: number;
+  /** The model worker's nice value (Linux). */
+  readonly workerNice: number;
   readonly device: Device;
   readonly defaultMaxTokens: number;
   readonly prefixCacheBytes: number;
@@ -103,6 +105,7 @@ export async function startModelRunner(options: ModelRunnerOptions): Promise<Mod
     modelDir: source.dir,
     variant: source.variant,
     intraOpThreads: options.intraOpThreads,
+    nice: options.workerNice,
     device: options.device,
     prefillChunkTokens: options.prefillChunkTokens,
     streamIntervalMs: options.streamIntervalMs,

@@ -1,11 +1,12 @@
 /**
- * @module Thread priorities on Linux, where each thread has its own nice value. Garbage
- * collection helpers can fill a core; when the machine has fewer free cores than busy threads,
- * the kernel should run the main thread's I/O and the model workers' inference first. Model
- * workers keep the main thread's priority: lowered, they lost their cores to other processes on
- * a busy machine (docs/benchmarks.md, issue 16).
+ * @module Thread priorities on Linux, where each thread has its own nice value and a new thread
+ * starts with its creator's. When the machine has fewer free cores than busy threads, the kernel
+ * should run the main thread first (it writes every stream's tokens), then the model workers'
+ * inference, then garbage collection helpers, which can fill a core. Model workers choose their
+ * own value (`--worker-nice`): they and the onnxruntime threads they create take it before the
+ * session exists.
  */
-import { readdirSync } from "node:fs";
+import { readdirSync, readlinkSync } from "node:fs";
 import { setPriority } from "node:os";
 
 /** The nice value of the helper threads. */
@@ -30,5 +31,19 @@ export function lowerHelperThreadsPriority(): void {
     }
   } catch {
     // Not Linux, or not permitted: helpers keep the default priority.
+  }
+}
+
+/**
+ * Sets the nice value of the calling thread (a worker thread), so threads it creates later (an
+ * onnxruntime session's pool) start with it too.
+ */
+export function setThisThreadNice(nice: number): void {
+  try {
+    // /proc/thread-self is a link to /proc/<pid>/task/<this thread's id>.
+    const threadId = Number(readlinkSync("/proc/thread-self").split("/").pop());
+    setPriority(threadId, nice);
+  } catch {
+    // Not Linux, or a value below the process's without the privilege: the thread keeps its own.
   }
 }

@@ -12,6 +12,8 @@ export interface WorkerConfig {
   readonly modelDir: string;
   readonly variant: string | undefined;
   readonly intraOpThreads: number;
+  /** The worker's nice value, which its onnxruntime threads inherit (`thread-priority.ts`). */
+  readonly nice: number;
   readonly device: Device;
   /** The most prompt tokens prefilled per decode turn, so prefills cannot starve decoding. */
   readonly prefillChunkTokens: number;

@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { type MessagePort, parentPort, workerData } from "node:worker_threads";
 import { readModelFolder } from "../../models/model-folder.js";
 import { EngineError } from "../engine-error.js";
+import { setThisThreadNice } from "../thread-priority.js";
 import type { FromWorker, ToWorker, WorkerConfig, WorkerGeneration } from "../worker-protocol.js";
 import { createBatchDecoder } from "./batch-decoder.js";
 import { createDecoderSession } from "./decoder-session.js";
@@ -32,9 +33,8 @@ const outbox = createOutbox({
 const post = (message: FromWorker): void => outbox.post(message);
 
 async function start(): Promise<void> {
-  // Inference runs at the main thread's priority, not lowered: on a machine busy with other
-  // processes a lowered worker lost its cores to them, and its streams their tokens
-  // (docs/benchmarks.md, issue 16).
+  // Before the session exists, so that its onnxruntime threads start with it too.
+  setThisThreadNice(config.nice);
   const folder = await readModelFolder(config.modelDir, config.variant);
   const encoder = createPromptEncoder(folder);
   const session = await createDecoderSession({
