@@ -19,7 +19,7 @@ import {
   takeKvRow,
 } from "./kv-cache.js";
 import type { PrefixCache } from "./prefix-cache.js";
-import type { SampledToken } from "./sampler.js";
+import type { LogitsRow, SampledToken } from "./sampler.js";
 import type { Sequence } from "./sequence.js";
 
 /** Options for `createBatchDecoder`. */
@@ -143,7 +143,7 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
       removeFromPrefillQueue(sequence);
       // Before the first token leaves: whoever sees it sees the cache it took.
       publishKvPositions();
-      if (!sequence.done) emit(sequence, sequence.sampler.sample(out.logits[0] as Float32Array));
+      if (!sequence.done) emit(sequence, sequence.sampler.sample(out.logits[0] as LogitsRow));
       // Finished on its first token: it never joins the batch, so its prompt's KV is kept here.
       if (sequence.done && prefixCache.enabled) keep(sequence, out.present);
     }
@@ -186,7 +186,7 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
       sequence.kv = kv;
       sequence.prefilled = length;
       sequence.cachedLength = length;
-      emit(sequence, sequence.sampler.sample(out.logits[r] as Float32Array));
+      emit(sequence, sequence.sampler.sample(out.logits[r] as LogitsRow));
       // Finished on its first token: it never joins the batch, so its prompt's KV is kept here.
       if (sequence.done && prefixCache.enabled) keep(sequence, kv);
     });
@@ -302,7 +302,7 @@ export function createBatchDecoder(options: BatchDecoderOptions): BatchDecoder {
     rows.forEach((sequence, r) => {
       sequence.cachedLength++;
       sequence.pendingToken = undefined;
-      if (!sequence.done) emit(sequence, sequence.sampler.sample(out.logits[r] as Float32Array));
+      if (!sequence.done) emit(sequence, sequence.sampler.sample(out.logits[r] as LogitsRow));
     });
   }
 

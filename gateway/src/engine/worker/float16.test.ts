@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import * as ort from "onnxruntime-node";
-import { float16Bits, float16Tensor, float16ToFloat32 } from "./float16.js";
+import { float16Argmax, float16Bits, float16Tensor, float16ToFloat32 } from "./float16.js";
+import { argmax } from "./sampler.js";
 
 /** Every half-precision bit pattern, 0x0000 to 0xffff. */
 const everyBits = Uint16Array.from({ length: 65536 }, (_, bits) => bits);
@@ -123,4 +124,36 @@ test("a float16 tensor goes into onnxruntime and comes back as the same bits on 
   } finally {
     await session.release();
   }
+});
+
+test("float16Argmax picks what argmax of the float32 conversion picks, on rows of every kind", () => {
+  // Zeros of both signs, infinities, NaNs of both signs, the smallest subnormals, 1 and -1:
+  // where ties, equal zeros and skipped NaNs decide the answer.
+  const special = [0x0000, 0x8000, 0x7c00, 0xfc00, 0x7e00, 0xfe01, 0x0001, 0x8001, 0x3c00, 0xbc00];
+  let seed = 7;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  for (let r = 0; r < 20_000; r++) {
+    const length = 1 + (r % 40);
+    const bits = new Uint16Array(length + 3);
+    for (let i = 0; i < bits.length; i++) {
+      bits[i] =
+        random() < 0.4
+          ? (special[Math.floor(random() * special.length)] as number)
+          : Math.floor(random() * 65536);
+    }
+    const row = { bits, offset: 3, length };
+    assert.equal(
+      float16Argmax(row),
+      argmax(float16ToFloat32(bits, 3, length)),
+      `row ${Array.from(bits.subarray(3), (b) => b.toString(16))}`,
+    );
+  }
+  // Every value at once, in order and reversed: the largest finite half is 0x7bff's, +Infinity
+  // beats it, and among equals the lowest index wins.
+  assert.equal(float16Argmax({ bits: everyBits, offset: 0, length: 65536 }), 0x7c00);
+  assert.equal(float16Argmax({ bits: Uint16Array.of(0x8000, 0x0000), offset: 0, length: 2 }), 0);
+  assert.equal(float16Argmax({ bits: Uint16Array.of(0xfc00, 0x7e00), offset: 0, length: 2 }), 0);
 });

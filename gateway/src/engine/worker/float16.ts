@@ -69,3 +69,38 @@ export function float16ToFloat32(
   }
   return out;
 }
+
+/**
+ * One row of float16 logits as the graph gave them, converted to float32 only when a sampler
+ * needs their values: greedy decoding needs only the largest, and on a small model converting
+ * 32,000 logits (and the new array's garbage) cost as much per token as the step itself.
+ */
+export interface Float16Logits {
+  readonly bits: Uint16Array;
+  readonly offset: number;
+  readonly length: number;
+}
+
+/**
+ * The index of the largest of `row`'s values, exactly as `argmax` of its float32 conversion picks
+ * it: ties to the lowest index, NaN never chosen, -0 equal to +0, index 0 when nothing beats
+ * -Infinity. It compares keys instead of values: a half's bits with the sign bit flipped when
+ * positive, and every bit flipped when negative, order as the values do.
+ */
+export function float16Argmax(row: Float16Logits): number {
+  const { bits, offset, length } = row;
+  let best = 0;
+  let bestKey = 0x03ff; // -Infinity's key: only larger values win, as in the float32 argmax
+  for (let i = 0; i < length; i++) {
+    let half = bits[offset + i] as number;
+    if (half === 0x8000) half = 0;
+    if ((half & 0x7fff) > 0x7c00) continue; // NaN
+    // Branch-free: with random signs a branch here mispredicts and costs four times the loop.
+    const key = half ^ (((half >> 15) * 0x7fff) | 0x8000);
+    if (key > bestKey) {
+      bestKey = key;
+      best = i;
+    }
+  }
+  return best;
+}

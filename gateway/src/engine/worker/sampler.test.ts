@@ -214,3 +214,26 @@ describe("logprobs", () => {
     assert.equal(createSampler({ ...base, temperature: 0 }, []).sample(logits).logprobs, undefined);
   });
 });
+
+describe("float16 rows", () => {
+  // 2, 1, 0, -3 and 1 in half precision, behind two values that are not part of the row.
+  const bits = Uint16Array.of(0x7bff, 0x7bff, 0x4000, 0x3c00, 0x0000, 0xc200, 0x3c00);
+  const row = { bits, offset: 2, length: 5 };
+  const values = Float32Array.from([2, 1, 0, -3, 1]);
+
+  it("decode as their float32 values would, greedy or sampled, with penalties and logprobs", () => {
+    const settings: SamplerSettings[] = [
+      { ...base, temperature: 0 },
+      { ...base, temperature: 0, topLogprobs: 2 },
+      { ...base, temperature: 0, repetitionPenalty: 3 },
+      { ...base, temperature: 0.7, topP: 0.9, topLogprobs: 3 },
+    ];
+    for (const [index, setting] of settings.entries()) {
+      const fromBits = createSampler(setting, [0]);
+      const fromValues = createSampler(setting, [0]);
+      for (let i = 0; i < 4; i++) {
+        assert.deepEqual(fromBits.sample(row), fromValues.sample(values), `settings ${index}`);
+      }
+    }
+  });
+});

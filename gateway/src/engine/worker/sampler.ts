@@ -10,6 +10,7 @@
 import { uniformFloat64 } from "pure-rand/distribution/uniformFloat64";
 import { xoroshiro128plusFromState } from "pure-rand/generator/xoroshiro128plus";
 import type { RandomGenerator } from "pure-rand/types/RandomGenerator";
+import { type Float16Logits, float16Argmax, float16ToFloat32 } from "./float16.js";
 import { createLogitPenalties, type PenaltySettings } from "./logit-penalties.js";
 
 /** Resolved sampling settings (defaults already applied). */
@@ -40,10 +41,18 @@ export interface SampledToken {
   readonly logprobs: { readonly logprob: number; readonly top: readonly IdLogprob[] } | undefined;
 }
 
+/** A row of logits: float32, or float16 as the graph gave them (`float16.ts`). */
+export type LogitsRow = Float32Array | Float16Logits;
+
 /** Chooses one token id from a row of logits; one sampler follows one sequence. */
 export interface Sampler {
   /** Chooses the next token and counts it in the history the penalties read. */
-  sample(logits: Float32Array): SampledToken;
+  sample(logits: LogitsRow): SampledToken;
+}
+
+/** The row's values as float32: itself, or a new array converted from float16. */
+function float32Values(row: LogitsRow): Float32Array {
+  return row instanceof Float32Array ? row : float16ToFloat32(row.bits, row.offset, row.length);
 }
 
 /** Index of the largest logit; ties go to the lowest id, so greedy output is deterministic. */
@@ -150,7 +159,15 @@ export function createSampler(settings: SamplerSettings, promptIds: readonly num
   if (settings.temperature === 0) {
     // Top-k, top-p and min-p never remove the most likely token, so greedy ignores them.
     return {
-      sample(raw) {
+      sample(row) {
+        if (penalties === undefined && topLogprobs === undefined) {
+          // Only the largest is needed: float16 rows are searched as they are, never converted.
+          return {
+            tokenId: row instanceof Float32Array ? argmax(row) : float16Argmax(row),
+            logprobs: undefined,
+          };
+        }
+        const raw = float32Values(row);
         const logits = penalties === undefined ? raw : penalties.apply(raw);
         const tokenId = argmax(logits);
         penalties?.record(tokenId);
@@ -165,7 +182,8 @@ export function createSampler(settings: SamplerSettings, promptIds: readonly num
   const rng = seededGenerator(settings.seed);
   const { temperature, topP, topK, minP } = settings;
   return {
-    sample(raw) {
+    sample(row) {
+      const raw = float32Values(row);
       const logits = penalties === undefined ? raw : penalties.apply(raw);
       // Candidates: every id, or the top k. Sorting is needed only for top-k, top-p and min-p.
       let ids: number[] = Array.from({ length: logits.length }, (_, i) => i);
