@@ -10,6 +10,7 @@
 import { epochMs } from "../epoch-ms.js";
 import type { FromWorker } from "../worker-protocol.js";
 import type { DecoderSession } from "./decoder-session.js";
+import type { LogitsRow } from "./float16.js";
 import {
   emptyKvCache,
   gatherKvRows,
@@ -19,7 +20,7 @@ import {
   takeKvRow,
 } from "./kv-cache.js";
 import type { PrefixCache } from "./prefix-cache.js";
-import type { LogitsRow, SampledToken } from "./sampler.js";
+import type { SampledToken } from "./sampler.js";
 import type { Sequence } from "./sequence.js";
 
 /** Options for `createBatchDecoder`. */

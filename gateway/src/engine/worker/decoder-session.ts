@@ -6,7 +6,7 @@
 import * as ort from "onnxruntime-node";
 import type { Device } from "../devices.js";
 import { deviceFailure, executionProvidersFor } from "./execution-provider.js";
-import { type Float16Logits, float16Bits, float16Tensor } from "./float16.js";
+import { float16Bits, float16Tensor, type LogitsRow } from "./float16.js";
 import type { KvArray, KvCache, KvLayout } from "./kv-cache.js";
 
 /** One step's inputs, `batch` rows of `tokens` new tokens each. */
@@ -25,7 +25,7 @@ export interface StepInput {
 /** One step's outputs. */
 export interface StepOutput {
   /** Logits of each row's last position: float32, or float16 left as the graph gave them. */
-  readonly logits: readonly (Float32Array | Float16Logits)[];
+  readonly logits: readonly LogitsRow[];
   /** The cache including this step's tokens: `past.length + tokens` positions. */
   readonly present: KvCache;
 }
@@ -210,7 +210,7 @@ export async function createDecoderSession(
     const vocab = logits.dims[2] as number;
     // `tokens` positions per row, or fewer when the graph kept only the last ones.
     const positions = logits.dims[1] as number;
-    const rows: (Float32Array | Float16Logits)[] = [];
+    const rows: LogitsRow[] = [];
     const bits = logits.type === "float16" ? float16Bits(logits.data) : undefined;
     for (let b = 0; b < batch; b++) {
       const offset = (b * positions + positions - 1) * vocab;

@@ -81,6 +81,9 @@ export interface Float16Logits {
   readonly length: number;
 }
 
+/** A row of logits as a decoder session hands it over: float32, or float16 as the graph gave them. */
+export type LogitsRow = Float32Array | Float16Logits;
+
 /**
  * The index of the largest of `row`'s values, exactly as `argmax` of its float32 conversion picks
  * it: ties to the lowest index, NaN never chosen, -0 equal to +0, index 0 when nothing beats

@@ -10,7 +10,7 @@
 import { uniformFloat64 } from "pure-rand/distribution/uniformFloat64";
 import { xoroshiro128plusFromState } from "pure-rand/generator/xoroshiro128plus";
 import type { RandomGenerator } from "pure-rand/types/RandomGenerator";
-import { type Float16Logits, float16Argmax, float16ToFloat32 } from "./float16.js";
+import { float16Argmax, float16ToFloat32, type LogitsRow } from "./float16.js";
 import { createLogitPenalties, type PenaltySettings } from "./logit-penalties.js";
 
 /** Resolved sampling settings (defaults already applied). */
@@ -40,9 +40,6 @@ export interface SampledToken {
   readonly tokenId: number;
   readonly logprobs: { readonly logprob: number; readonly top: readonly IdLogprob[] } | undefined;
 }
-
-/** A row of logits: float32, or float16 as the graph gave them (`float16.ts`). */
-export type LogitsRow = Float32Array | Float16Logits;
 
 /** Chooses one token id from a row of logits; one sampler follows one sequence. */
 export interface Sampler {
